@@ -1,0 +1,213 @@
+"""The conversation websocket: authorize, validate, call services, relay frames.
+
+The protocol is documented in docs/websocket.md.
+"""
+
+import json
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.http import Http404
+
+from . import runner, selectors, services
+from .models import Conversation, Turn
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 100_000
+MAX_FRAME = 512 * 1024
+MAX_CLIENT_ID = 64
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, **context):
+        super().__init__(message)
+        self.code, self.message, self.context = code, message, context
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    conversation = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()
+            return
+        try:
+            self.conversation = await database_sync_to_async(selectors.conversation_for_user)(
+                user=user, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"])
+        except Http404:
+            await self.close()
+            return
+        self.group = runner.group_name(self.conversation.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        if self.conversation is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def dispatch(self, message: dict) -> None:
+        # The streaming hot path touches no database: skip the thread hop Channels makes
+        # around every handler to close stale database connections.
+        if message["type"] == "turn.frame":
+            await self.send(text_data=message["text"])
+            return
+        await super().dispatch(message)
+
+    # -- frames from the browser ------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            frame = parse_frame(text_data)
+            handler = FRAME_HANDLERS.get(frame["type"])
+            if handler is None:
+                raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
+            await handler(self, frame)
+        except FrameError as exc:
+            await self.send_json({"type": "error", "code": exc.code, "message": exc.message,
+                                  **exc.context})
+
+    async def on_send(self, frame: dict) -> None:
+        client_id = client_id_of(frame)
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("bad_frame", "A message needs some text.", client_id=client_id)
+        if len(text) > MAX_TEXT:
+            raise FrameError("too_long", f"A message can be at most {MAX_TEXT:,} characters; "
+                             f"this one has {len(text):,}.", client_id=client_id)
+        parent_id = frame.get("parent_id")
+        if parent_id is not None and not isinstance(parent_id, str):
+            raise FrameError("bad_frame", "parent_id must be a turn id or null.",
+                             client_id=client_id)
+        await self.create_turn(client_id=client_id, parent_id=parent_id,
+                               content=[{"type": "text", "text": text}])
+
+    async def on_regenerate(self, frame: dict) -> None:
+        client_id = client_id_of(frame)
+        turn = await self.get_turn(frame.get("turn_id"))
+        await self.create_turn(client_id=client_id, parent_id=turn["parent_id"],
+                               content=turn["input"])
+
+    async def on_stop(self, frame: dict) -> None:
+        turn = await self.get_turn(frame.get("turn_id"))
+        await runner.stop(self.conversation.pk, turn["id"])
+
+    async def on_sync(self, frame: dict) -> None:
+        await self.send_snapshot()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    async def create_turn(self, *, client_id: str, parent_id: str | None,
+                          content: list[dict]) -> None:
+        try:
+            turn, created = await database_sync_to_async(_create_turn)(
+                conversation=self.conversation, client_id=client_id, parent_id=parent_id,
+                content=content)
+        except ObjectDoesNotExist:
+            raise FrameError("not_found", "That message is not in this conversation.",
+                             client_id=client_id) from None
+        except ValidationError as exc:
+            raise FrameError("busy", " ".join(exc.messages), client_id=client_id) from None
+        announcement = {"type": "turn.created", "turn": selectors.turn_to_dict(turn)}
+        if not created:  # a resend after a reconnect: tell this socket only
+            await self.send_json(announcement)
+            return
+        await self.channel_layer.group_send(
+            self.group, {"type": "turn.frame", "text": runner.dumps(announcement)})
+        runner.start(turn)
+
+    async def get_turn(self, turn_id) -> dict:
+        if not isinstance(turn_id, str):
+            raise FrameError("bad_frame", "turn_id is missing.")
+        turn = await database_sync_to_async(_turn_dict)(self.conversation, turn_id)
+        if turn is None:
+            raise FrameError("not_found", "That message is not in this conversation.",
+                             turn_id=turn_id)
+        return turn
+
+    async def send_snapshot(self) -> None:
+        snapshot = await database_sync_to_async(_snapshot)(self.conversation.pk)
+        live = {turn["id"]: turn for turn in runner.live_turns(self.conversation.pk)}
+        turns = [live.get(turn["id"], turn) for turn in snapshot["turns"]]
+        await self.send(text_data=runner.dumps(dict(snapshot, turns=turns)))
+        elsewhere = [t for t in turns if t["id"] not in live and t["status"] in RUNNING]
+        if elsewhere:  # team deployment: another process runs these
+            await runner.request_sync(self.conversation.pk, self.channel_name)
+
+    async def send_json(self, content: dict) -> None:
+        await self.send(text_data=runner.dumps(content))
+
+
+FRAME_HANDLERS = {
+    "send": ConversationConsumer.on_send,
+    "regenerate": ConversationConsumer.on_regenerate,
+    "stop": ConversationConsumer.on_stop,
+    "sync": ConversationConsumer.on_sync,
+}
+
+RUNNING = {Turn.Status.QUEUED, Turn.Status.IN_PROGRESS}
+
+
+def parse_frame(text_data: str | None) -> dict:
+    if text_data is None:
+        raise FrameError("bad_json", "Frames must be JSON text, not binary.")
+    if len(text_data) > MAX_FRAME:
+        raise FrameError("too_long", f"A frame can be at most {MAX_FRAME // 1024} KiB.")
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        raise FrameError("bad_json", "That frame is not valid JSON.") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise FrameError("bad_json", "A frame must be a JSON object with a \"type\".")
+    return frame
+
+
+def client_id_of(frame: dict) -> str:
+    client_id = frame.get("client_id")
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
+        raise FrameError("bad_frame", f"client_id must be a string of 1 to {MAX_CLIENT_ID} "
+                         "characters.")
+    return client_id
+
+
+# -- database work, one thread hop each ------------------------------------------------
+
+def _create_turn(*, conversation, client_id: str, parent_id: str | None, content: list[dict]):
+    existing = Turn.objects.filter(conversation=conversation, client_id=client_id).first()
+    if existing is not None:
+        return existing, False
+    parent = None
+    if parent_id is not None:
+        parent = Turn.objects.get(pk=_uuid_or_missing(parent_id), conversation=conversation)
+        if parent.status in RUNNING:
+            # The upstream refuses to chain onto an interaction that is still running.
+            raise ValidationError("The previous reply is still being written: wait for it "
+                                  "or stop it first.")
+    return services.turn_create(conversation=conversation, client_id=client_id, input=content,
+                                parent=parent)
+
+
+def _turn_dict(conversation, turn_id: str) -> dict | None:
+    try:
+        turn = Turn.objects.get(pk=_uuid_or_missing(turn_id), conversation=conversation)
+    except Turn.DoesNotExist:
+        return None
+    return selectors.turn_to_dict(turn)
+
+
+def _snapshot(conversation_id) -> dict:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return {"type": "snapshot", "conversation": selectors.conversation_to_dict(conversation),
+            "turns": [selectors.turn_to_dict(t) for t in conversation.turns.order_by("created")]}
+
+
+def _uuid_or_missing(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise Turn.DoesNotExist from None

@@ -1,0 +1,85 @@
+"""Forms of the chat pages: they parse input; the services validate and write."""
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from conversations import selectors, services
+from conversations.models import Conversation
+
+THINKING_CHOICES = [("", "Model default")] + [
+    (level, level.capitalize()) for level in services.THINKING_LEVELS[1:]
+]
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=200)
+
+
+class SettingsForm(forms.Form):
+    model = forms.ChoiceField()
+    system_instruction = forms.CharField(
+        required=False,
+        max_length=services.MAX_SYSTEM_INSTRUCTION,
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "You are a helpful assistant…"}),
+    )
+    temperature = forms.FloatField(
+        required=False,
+        widget=forms.NumberInput(
+            attrs={"min": 0, "max": 2, "step": 0.05, "placeholder": "Default"}
+        ),
+    )
+    thinking_level = forms.ChoiceField(choices=THINKING_CHOICES, required=False)
+    max_output_tokens = forms.IntegerField(
+        required=False,
+        widget=forms.NumberInput(
+            attrs={"min": 1, "max": services.MAX_OUTPUT_TOKENS, "placeholder": "Default"}
+        ),
+    )
+    stateful = forms.BooleanField(
+        required=False,
+        help_text="Keep the history on Google's servers and send only the new message. "
+        "Off: the whole history is sent every time and nothing is stored upstream.",
+    )
+
+    def __init__(self, *args: Any, conversation: Conversation, **kwargs: Any) -> None:
+        generation = conversation.generation_settings or {}
+        kwargs.setdefault(
+            "initial",
+            {
+                "model": conversation.model,
+                "system_instruction": conversation.system_instruction,
+                "temperature": generation.get("temperature"),
+                "thinking_level": generation.get("thinking_level") or "",
+                "max_output_tokens": generation.get("max_output_tokens"),
+                "stateful": conversation.stateful,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        choices = [(m["id"], m["label"]) for m in selectors.available_models()]
+        if conversation.model not in {c[0] for c in choices}:
+            # Still shown, so the form does not silently switch models; saving it explains why not.
+            choices.append((conversation.model, f"{conversation.model} (unavailable)"))
+        self.fields["model"].choices = choices
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "model": data["model"],
+            "system_instruction": data["system_instruction"],
+            "generation_settings": {
+                "temperature": data["temperature"],
+                "thinking_level": data["thinking_level"] or "",
+                "max_output_tokens": data["max_output_tokens"],
+            },
+            "stateful": data["stateful"],
+        }
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Attach a service's ValidationError to the matching fields (or the form)."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for field, errors in error.error_dict.items():
+            self.add_error(field if field in self.fields else None, errors)

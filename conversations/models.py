@@ -1,0 +1,76 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def default_generation_settings() -> dict:
+    """Unset values (None / "") mean: use the model's default."""
+    return {"temperature": None, "thinking_level": "", "max_output_tokens": None}
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, default="", blank=True)
+    model = models.CharField(max_length=100)
+    system_instruction = models.TextField(blank=True)
+    generation_settings = models.JSONField(default=default_generation_settings, blank=True)
+    stateful = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+        indexes = [models.Index(fields=["owner", "-updated"], name="conversation_owner_updated")]
+        permissions = [("review_conversation", "Can review any user's conversations")]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.id}"
+
+
+class Turn(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+        REQUIRES_ACTION = "requires_action"
+        INCOMPLETE = "incomplete"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    # Chosen by the browser so that a resend after a reconnect does not create a second turn.
+    client_id = models.CharField(max_length=64)
+    input = models.JSONField(default=list)
+    interaction_id = models.CharField(max_length=255, blank=True)
+    previous_interaction_id = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    steps = models.JSONField(default=list, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    last_event_id = models.CharField(max_length=255, blank=True)
+    # The last websocket frame number that `steps` includes.
+    seq = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"], name="turn_unique_client_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created"], name="turn_conversation_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"Turn {self.id} ({self.status})"

@@ -1,0 +1,329 @@
+"""Drive one turn: backend events -> assembler -> database checkpoints and websocket frames.
+
+A run is an asyncio task of the server process, not of any websocket: closing the tab
+does not stop it. Frames go to the conversation's channel-layer group, numbered per
+turn; deltas that arrive within FRAME_WINDOW share one frame. The database is written
+when the interaction id is known, at each step boundary, at most once a CHECKPOINT_INTERVAL
+inside a step, and at the end — never per token.
+"""
+
+import asyncio
+import copy
+import json
+import logging
+import uuid
+from collections import deque
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from . import payloads, selectors, services
+from .backends import Backend, BackendUnavailable, backend_for
+from .interactions import Assembler, InteractionsError
+from .interactions.errors import NotFoundError
+from .interactions.events import StepStop
+from .models import Turn
+
+logger = logging.getLogger(__name__)
+
+FRAME_WINDOW = 0.03
+CHECKPOINT_INTERVAL = 1.0
+
+# Turns running in this process, by turn id.
+RUNS: dict[str, "TurnRun"] = {}
+
+# Frames are serialized once and relayed verbatim by every socket.
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def group_name(conversation_id: uuid.UUID | str) -> str:
+    """The group every socket of a conversation listens on."""
+    return f"conv.{uuid.UUID(str(conversation_id)).hex}"
+
+
+def runners_group_name(conversation_id: uuid.UUID | str) -> str:
+    """The group the processes running a conversation's turns listen on (stop, sync)."""
+    return f"{group_name(conversation_id)}.runners"
+
+
+def start(turn: Turn) -> "TurnRun":
+    """Start generating a reply to a freshly created turn; returns at once."""
+    run = TurnRun(turn)
+    RUNS[run.turn_id] = run
+    run.task = asyncio.create_task(run.run(), name=f"turn {run.turn_id}")
+    return run
+
+
+async def stop(conversation_id: uuid.UUID | str, turn_id: str) -> None:
+    """Stop a turn wherever it runs: here, or in another server process."""
+    run = RUNS.get(turn_id)
+    if run is not None:
+        run.stop()
+        return
+    await get_channel_layer().group_send(
+        runners_group_name(conversation_id), {"type": "turn.stop", "turn_id": turn_id})
+
+
+async def request_sync(conversation_id: uuid.UUID | str, reply_channel: str) -> None:
+    """Ask other processes for the live state of their running turns of a conversation."""
+    await get_channel_layer().group_send(
+        runners_group_name(conversation_id),
+        {"type": "turn.sync.request", "conversation_id": str(conversation_id),
+         "reply_channel": reply_channel})
+
+
+def live_turns(conversation_id: uuid.UUID | str) -> list[dict]:
+    """The live state of the conversation's turns running in this process."""
+    conversation_id = str(conversation_id)
+    return [run.state() for run in list(RUNS.values())
+            if run.conversation_id == conversation_id and run.base is not None]
+
+
+class TurnRun:
+    def __init__(self, turn: Turn):
+        self.turn_id = str(turn.pk)
+        self.conversation_id = str(turn.conversation_id)
+        self.group = group_name(self.conversation_id)
+        self.layer = get_channel_layer()
+        self.assembler = Assembler()
+        self.task: asyncio.Task | None = None
+        self.base: dict | None = None  # the turn as the snapshot shows it, minus live fields
+        self.backend: Backend | None = None
+        self.seq = 0
+        self.status = Turn.Status.QUEUED
+        self.error: dict | None = None
+        self._sent: dict = {"status": self.status}
+        self._stopped = False
+        self._stream_task: asyncio.Task | None = None
+        self._outbox: deque[str] = deque()
+        self._sender: asyncio.Task | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._last_checkpoint = 0.0
+        self._checkpointed_seq = 0
+        self._pending_checkpoint: dict | None = None
+        self._writer: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
+
+    # -- the run ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            self.status = Turn.Status.CANCELLED
+        except BackendUnavailable as exc:
+            self._fail("unavailable", str(exc), retryable=False)
+        except InteractionsError as exc:
+            self._fail(getattr(exc, "code", None) or type(exc).__name__, str(exc),
+                       retryable=getattr(exc, "retryable", False))
+        except Exception:
+            logger.exception("turn %s failed", self.turn_id)
+            self._fail("internal", "Something went wrong on the server while generating "
+                       "this reply.", retryable=True)
+        finally:
+            await self._finish()
+
+    async def _run(self) -> None:
+        await self.layer.group_add(runners_group_name(self.conversation_id), await hub_channel())
+        conversation, turn, ancestors = await database_sync_to_async(_load)(self.turn_id)
+        self.base = selectors.turn_to_dict(turn)
+        self.backend = backend_for(conversation.model)
+        body = payloads.request_body(conversation, turn, ancestors)
+        try:
+            await self._stream(body)
+        except NotFoundError:
+            # The previous interaction expired upstream: replay the branch instead.
+            if "previous_interaction_id" not in body or self.assembler.interaction_id:
+                raise
+            await self._stream(payloads.request_body(conversation, turn, ancestors, replay=True))
+
+    async def _stream(self, body: dict) -> None:
+        self._stream_task = asyncio.create_task(self._consume(body))
+        await self._stream_task
+
+    async def _consume(self, body: dict) -> None:
+        assembler = self.assembler
+        async for event in self.backend.stream(body):
+            had_id = assembler.interaction_id
+            assembler.feed(event)
+            if assembler.status and assembler.status != self.status:
+                self.status = assembler.status
+            if isinstance(event, StepStop) or (not had_id and assembler.interaction_id):
+                self.flush()
+                self._checkpoint()
+            else:
+                self._schedule_flush()
+        if assembler.error and not self.error:
+            self.error = dict(assembler.error)
+        if self.status in (Turn.Status.QUEUED, Turn.Status.IN_PROGRESS):
+            # The stream ended without a final status: treat what arrived as the reply.
+            self.status = Turn.Status.COMPLETED if not self.error else Turn.Status.FAILED
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+        elif self.task is not None:
+            self.task.cancel()
+        if self.assembler.interaction_id and self.backend is not None:
+            self._spawn(self._cancel_upstream(self.assembler.interaction_id))
+
+    async def _cancel_upstream(self, interaction_id: str) -> None:
+        try:
+            await self.backend.cancel(interaction_id)
+        except Exception as exc:  # only background runs can be cancelled upstream
+            logger.debug("upstream cancel of %s: %s", interaction_id, exc)
+
+    def _fail(self, code: str, message: str, *, retryable: bool) -> None:
+        self.status = Turn.Status.FAILED
+        self.error = {"code": str(code), "message": message, "retryable": retryable}
+
+    async def _finish(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        try:
+            # The database first: a client told the turn is over may chain onto it at once.
+            text = self._next_frame()
+            if self._writer is not None:
+                await self._writer
+            await database_sync_to_async(services.turn_finish)(
+                turn_id=self.turn_id, status=self.status, steps=self.assembler.steps,
+                seq=self.seq, usage=self.assembler.usage, error=self.error,
+                last_event_id=self.assembler.last_event_id or "",
+                interaction_id=self.assembler.interaction_id or "")
+            if text is not None:
+                self._post(text)
+            if self._sender is not None:
+                await self._sender
+        finally:
+            RUNS.pop(self.turn_id, None)
+            if not any(r.conversation_id == self.conversation_id for r in RUNS.values()):
+                await self.layer.group_discard(runners_group_name(self.conversation_id),
+                                               await hub_channel())
+
+    # -- frames -----------------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last_flush + FRAME_WINDOW - loop.time())
+        self._flush_handle = loop.call_later(delay, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._flush_handle = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Put what changed since the last frame into one frame, in the outbox."""
+        text = self._next_frame()
+        if text is not None:
+            self._post(text)
+        now = asyncio.get_running_loop().time()
+        self._last_flush = now
+        due = now - self._last_checkpoint >= CHECKPOINT_INTERVAL
+        if due and self.seq != self._checkpointed_seq:
+            self._checkpoint()
+
+    def _post(self, text: str) -> None:
+        """Frames leave in the order they were numbered, whatever the layer's latency."""
+        self._outbox.append(text)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_outbox())
+
+    async def _send_outbox(self) -> None:
+        while self._outbox:
+            text = self._outbox.popleft()
+            await self.layer.group_send(self.group, {"type": "turn.frame", "text": text})
+
+    def _next_frame(self) -> str | None:
+        ops = self.assembler.take_changes()
+        fields = {}
+        for name, value in self._live_fields().items():
+            if self._sent.get(name) != value:
+                fields[name] = self._sent[name] = value
+        if not ops and not fields:
+            return None
+        self.seq += 1
+        frame = {"type": "turn.update", "turn_id": self.turn_id, "seq": self.seq, "ops": ops}
+        frame.update(fields)
+        return dumps(frame)
+
+    def _live_fields(self) -> dict:
+        return {"status": self.status, "usage": self.assembler.usage, "error": self.error,
+                "interaction_id": self.assembler.interaction_id or ""}
+
+    def state(self) -> dict:
+        """The turn as it stands now, for a socket that just connected."""
+        self.flush()  # number what is pending, so the state and its seq agree
+        state = dict(self.base, steps=copy.deepcopy(self.assembler.steps), seq=self.seq)
+        state.update(self._sent)
+        return state
+
+    # -- database ---------------------------------------------------------------------
+
+    def _checkpoint(self) -> None:
+        """Queue a write of the steps as of the last frame; writes never overlap."""
+        self._last_checkpoint = asyncio.get_running_loop().time()
+        self._checkpointed_seq = self.seq
+        self._pending_checkpoint = {
+            "steps": copy.deepcopy(self.assembler.steps), "seq": self.seq,
+            "last_event_id": self.assembler.last_event_id or "",
+            "interaction_id": self.assembler.interaction_id or "",
+            "status": Turn.Status.IN_PROGRESS}
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_checkpoints())
+
+    async def _write_checkpoints(self) -> None:
+        while self._pending_checkpoint is not None:
+            fields, self._pending_checkpoint = self._pending_checkpoint, None
+            await database_sync_to_async(services.turn_checkpoint)(turn_id=self.turn_id,
+                                                                   **fields)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _load(turn_id: str):
+    turn = Turn.objects.select_related("conversation").get(pk=turn_id)
+    return turn.conversation, turn, selectors.turn_ancestors(turn=turn)[:-1]
+
+
+# -- the hub: this process's mailbox for runs started elsewhere ------------------------
+
+_hub: dict[asyncio.AbstractEventLoop, tuple[str, asyncio.Task]] = {}
+
+
+async def hub_channel() -> str:
+    """This process's channel for stop and sync requests about its runs."""
+    loop = asyncio.get_running_loop()
+    if loop not in _hub:
+        layer = get_channel_layer()
+        channel = await layer.new_channel("runners.")
+        _hub[loop] = (channel, asyncio.create_task(_serve_hub(layer, channel)))
+    return _hub[loop][0]
+
+
+async def _serve_hub(layer, channel: str) -> None:
+    while True:
+        message = await layer.receive(channel)
+        try:
+            if message["type"] == "turn.stop":
+                run = RUNS.get(message["turn_id"])
+                if run is not None:
+                    run.stop()
+            elif message["type"] == "turn.sync.request":
+                for state in live_turns(message["conversation_id"]):
+                    text = dumps({"type": "turn.sync", "turn": state})
+                    await layer.send(message["reply_channel"],
+                                     {"type": "turn.frame", "text": text})
+        except Exception:
+            logger.exception("runner hub could not handle %s", message.get("type"))

@@ -1,0 +1,132 @@
+"""Reads used in more than one place (views, consumers, runner, admin)."""
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+
+from conversations.models import Conversation, Turn
+
+LOCAL_MODEL = {"id": "local-smollm2", "label": "SmolLM2 135M (offline)"}
+GEMINI_MODELS = [
+    {"id": "gemini-3.5-flash", "label": "Gemini 3.5 Flash"},
+    {"id": "gemini-3-flash-preview", "label": "Gemini 3 Flash (preview)"},
+    {"id": "gemini-3.1-flash-image", "label": "Gemini 3.1 Flash Image"},
+]
+RUNNING_STATUSES = (Turn.Status.QUEUED, Turn.Status.IN_PROGRESS)
+
+
+def available_models() -> list[dict[str, str]]:
+    """The model picker: the offline model, plus Gemini when an API key is configured."""
+    models = [dict(LOCAL_MODEL)]
+    if settings.GEMINI_API_KEY:
+        models += [dict(m) for m in GEMINI_MODELS]
+    return models
+
+
+def default_model() -> str:
+    return GEMINI_MODELS[0]["id"] if settings.GEMINI_API_KEY else LOCAL_MODEL["id"]
+
+
+def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Conversation:
+    """The user's own conversation, or Http404 (also for a malformed id)."""
+    if not user.is_authenticated:
+        raise Http404("No such conversation.")
+    try:
+        conversation_id = uuid.UUID(str(conversation_id))
+    except ValueError:
+        raise Http404("No such conversation.") from None
+    try:
+        return Conversation.objects.get(pk=conversation_id, owner=user)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+def conversation_list(*, user: Any, query: str = "") -> QuerySet[Conversation]:
+    """The user's conversations, newest activity first, optionally filtered by title."""
+    conversations = Conversation.objects.filter(owner=user).order_by("-updated")
+    if query.strip():
+        conversations = conversations.filter(title__icontains=query.strip())
+    return conversations
+
+
+def turn_list(*, conversation: Conversation) -> list[Turn]:
+    """All turns of a conversation, oldest first (every branch)."""
+    return list(Turn.objects.filter(conversation=conversation).order_by("created"))
+
+
+def turn_ancestors(*, turn: Turn) -> list[Turn]:
+    """The branch from the root down to `turn` (inclusive), loaded in one query."""
+    by_id = {t.id: t for t in Turn.objects.filter(conversation_id=turn.conversation_id)}
+    by_id[turn.id] = turn
+    chain: list[Turn] = []
+    current: Turn | None = turn
+    while current is not None and len(chain) <= len(by_id):
+        chain.append(current)
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    chain.reverse()
+    return chain
+
+
+def running_turn_on_branch(*, conversation: Conversation, parent: Turn | None) -> Turn | None:
+    """A queued or in-progress turn answering the same parent (a second one is refused)."""
+    turns = Turn.objects.filter(conversation=conversation, status__in=RUNNING_STATUSES)
+    turns = turns.filter(parent=parent) if parent is not None else turns.filter(parent__isnull=True)
+    return turns.order_by("created").first()
+
+
+def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "model": conversation.model,
+        "stateful": conversation.stateful,
+        "system_instruction": conversation.system_instruction,
+        "generation_settings": conversation.generation_settings,
+    }
+
+
+def turn_to_dict(turn: Turn) -> dict[str, Any]:
+    """The turn as the websocket protocol shows it (docs/websocket.md)."""
+    return {
+        "id": str(turn.id),
+        "parent_id": str(turn.parent_id) if turn.parent_id else None,
+        "client_id": turn.client_id,
+        "input": turn.input,
+        "status": turn.status,
+        "steps": turn.steps,
+        "usage": turn.usage,
+        "error": turn.error,
+        "seq": turn.seq,
+        "created": turn.created.isoformat(),
+    }
+
+
+def input_text(blocks: list[dict]) -> str:
+    """The text blocks of a turn's input, joined."""
+    return "\n".join(
+        b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
+    )
+
+
+def output_text(steps: list[dict]) -> str:
+    """The reply text, with the SDK's `output_text` heuristic (protocol section 4.3)."""
+    collected: list[str] = []
+    for step in reversed(steps):
+        kind = step.get("type")
+        if kind == "user_input":
+            break
+        if kind == "thought":
+            continue
+        if kind != "model_output":
+            if collected:
+                break
+            continue
+        for block in reversed(step.get("content") or []):
+            if block.get("type") == "text":
+                collected.append(block.get("text", ""))
+            elif collected:
+                return "".join(reversed(collected))
+    return "".join(reversed(collected))

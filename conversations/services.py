@@ -1,0 +1,205 @@
+"""The only place that writes conversations and turns."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.models import Conversation, Turn
+from conversations.selectors import available_models, input_text
+
+logger = logging.getLogger(__name__)
+
+TITLE_LENGTH = 60
+THINKING_LEVELS = ("", "minimal", "low", "medium", "high", "xhigh")
+MAX_OUTPUT_TOKENS = 65536
+MAX_SYSTEM_INSTRUCTION = 100_000
+
+
+def conversation_create(*, owner: Any, model: str, title: str = "") -> Conversation:
+    return Conversation.objects.create(owner=owner, model=model, title=title.strip()[:200])
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    conversation.title = title.strip()[:200]
+    conversation.save(update_fields=["title", "updated"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def _is_number(value: Any, kind: type | tuple[type, ...] = (int, float)) -> bool:
+    """bool is an int subclass; JSON `true` is not a number here."""
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _validate_generation_settings(values: dict[str, Any]) -> dict[str, str]:
+    """Error messages by field; empty when valid."""
+    errors: dict[str, str] = {}
+    unknown = set(values) - {"temperature", "thinking_level", "max_output_tokens"}
+    if unknown:
+        errors["generation_settings"] = f"Unknown settings: {', '.join(sorted(unknown))}."
+    temperature = values.get("temperature")
+    if temperature is not None and not (_is_number(temperature) and 0 <= temperature <= 2):
+        errors["temperature"] = "Temperature must be a number between 0 and 2."
+    if values.get("thinking_level") not in (None, *THINKING_LEVELS):
+        errors["thinking_level"] = (
+            f"Thinking level must be one of: {', '.join(THINKING_LEVELS[1:])} (or empty)."
+        )
+    tokens = values.get("max_output_tokens")
+    if tokens is not None and not (_is_number(tokens, int) and 1 <= tokens <= MAX_OUTPUT_TOKENS):
+        errors["max_output_tokens"] = (
+            f"Max output tokens must be a whole number between 1 and {MAX_OUTPUT_TOKENS}."
+        )
+    return errors
+
+
+@transaction.atomic
+def conversation_update_settings(
+    *,
+    conversation: Conversation,
+    model: str | None = None,
+    system_instruction: str | None = None,
+    generation_settings: dict[str, Any] | None = None,
+    stateful: bool | None = None,
+) -> Conversation:
+    """Change what the next turns are sent with; `None` leaves a field as it is."""
+    errors: dict[str, str] = {}
+    if model is not None and model not in {m["id"] for m in available_models()}:
+        errors["model"] = f"Unknown or unavailable model: {model!r}."
+    if system_instruction is not None and len(system_instruction) > MAX_SYSTEM_INSTRUCTION:
+        errors["system_instruction"] = (
+            f"The system instruction is over {MAX_SYSTEM_INSTRUCTION:,} characters."
+        )
+    if generation_settings is not None:
+        errors.update(_validate_generation_settings(generation_settings))
+    if errors:
+        raise ValidationError(errors)
+
+    if model is not None:
+        conversation.model = model
+    if system_instruction is not None:
+        conversation.system_instruction = system_instruction
+    if generation_settings is not None:
+        conversation.generation_settings = {
+            **conversation.generation_settings,
+            **generation_settings,
+        }
+    if stateful is not None:
+        conversation.stateful = stateful
+    conversation.save()
+    return conversation
+
+
+def title_from_text(text: str) -> str:
+    """The first line-ish of a message, cut at a word near TITLE_LENGTH characters."""
+    text = " ".join(text.split())
+    if len(text) <= TITLE_LENGTH:
+        return text
+    cut = text[:TITLE_LENGTH]
+    if " " in cut[TITLE_LENGTH // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+@transaction.atomic
+def turn_create(
+    *, conversation: Conversation, client_id: str, input: list[dict], parent: Turn | None
+) -> tuple[Turn, bool]:
+    """A queued turn; sending the same `client_id` again returns the existing turn."""
+    if parent is not None and parent.conversation_id != conversation.id:
+        raise ValidationError({"parent": "The parent turn belongs to another conversation."})
+    turn, created = Turn.objects.get_or_create(
+        conversation=conversation,
+        client_id=client_id,
+        defaults={
+            "parent": parent,
+            "input": input,
+            "status": Turn.Status.QUEUED,
+            "previous_interaction_id": parent.interaction_id if parent is not None else "",
+        },
+    )
+    if not created:
+        return turn, False
+
+    fields = {"updated": timezone.now()}
+    if not conversation.title:
+        fields["title"] = title_from_text(input_text(input))
+    Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(conversation, name, value)
+    return turn, True
+
+
+def _known_status(status: str, fallback: Turn.Status) -> str:
+    """The upstream status enum is open (e.g. `budget_exceeded`); store only our own values."""
+    if status in Turn.Status.values:
+        return status
+    logger.warning("storing unknown turn status %r as %r", status, fallback.value)
+    return fallback.value
+
+
+def _ids(last_event_id: str, interaction_id: str) -> dict[str, str]:
+    """Fields to set only when known, so a checkpoint never blanks them."""
+    fields = {}
+    if last_event_id:
+        fields["last_event_id"] = last_event_id
+    if interaction_id:
+        fields["interaction_id"] = interaction_id
+    return fields
+
+
+def turn_checkpoint(
+    *,
+    turn_id: Any,
+    steps: list[dict],
+    seq: int,
+    last_event_id: str = "",
+    interaction_id: str = "",
+    status: str | None = None,
+    previous_interaction_id: str | None = None,
+) -> None:
+    """Save a running turn's progress in one UPDATE (called at step boundaries, ~1/s)."""
+    fields: dict[str, Any] = {
+        "steps": steps,
+        "seq": seq,
+        "updated": timezone.now(),
+        **_ids(last_event_id, interaction_id),
+    }
+    if status is not None:
+        fields["status"] = _known_status(status, Turn.Status.IN_PROGRESS)
+    if previous_interaction_id is not None:
+        fields["previous_interaction_id"] = previous_interaction_id
+    Turn.objects.filter(pk=turn_id).update(**fields)
+
+
+def turn_finish(
+    *,
+    turn_id: Any,
+    status: str,
+    steps: list[dict],
+    seq: int,
+    usage: dict | None = None,
+    error: dict | None = None,
+    last_event_id: str = "",
+    interaction_id: str = "",
+) -> None:
+    """Store a turn's final state in one UPDATE."""
+    Turn.objects.filter(pk=turn_id).update(
+        status=_known_status(status, Turn.Status.INCOMPLETE),
+        steps=steps,
+        seq=seq,
+        usage=usage,
+        error=error,
+        updated=timezone.now(),
+        **_ids(last_event_id, interaction_id),
+    )
+
+
+def turn_fail(*, turn_id: Any, error: dict, steps: list[dict], seq: int) -> None:
+    """End a turn as failed, keeping the partial output."""
+    turn_finish(turn_id=turn_id, status=Turn.Status.FAILED, steps=steps, seq=seq, error=error)

@@ -1,0 +1,348 @@
+// Entry point of the chat page: wires the websocket, the thread store, the turn views
+// and the composer together. Rendering happens at most once per animation frame.
+
+import { copyText, fadeServerToasts, toast } from "./dom.js";
+import { pendingView, TurnView } from "./render.js";
+import { initSettings } from "./settings.js";
+import { initSidebar, refreshSidebar, setSidebarTitle } from "./sidebar.js";
+import { ChatSocket, newClientId } from "./socket.js";
+import { RUNNING, ThreadStore } from "./thread.js";
+
+const config = JSON.parse(document.getElementById("chat-config").textContent);
+const $ = (id) => document.getElementById(id);
+const ui = {
+  scroller: $("messages"),
+  list: $("turns"),
+  empty: $("empty-state"),
+  form: $("composer"),
+  input: $("composer-input"),
+  send: $("send-button"),
+  stop: $("stop-button"),
+  hint: $("composer-hint"),
+  title: $("chat-title"),
+  model: $("chat-model"),
+  conn: $("connection-status"),
+  jump: $("jump-latest"),
+};
+
+const store = new ThreadStore();
+const views = new Map();      // turn id -> TurnView (only turns on the visible path)
+const pending = new Map();    // client_id -> {text, parent_id}: sent, not yet acknowledged
+let socket = null;
+let loaded = !config.conversation;  // an empty new-chat page has nothing to load
+let online = false;
+let syncRequested = false;
+let frame = 0;
+let lastRenderMs = 0;
+let stickToBottom = true;
+
+const actions = {
+  regenerate(turnId) {
+    return sendReliable({ type: "regenerate", turn_id: turnId, client_id: newClientId() }, null);
+  },
+  edit(turn, text) {
+    return sendMessage(text, turn.parent_id || null);
+  },
+  select(turnId) {
+    store.select(turnId);
+    schedule();
+  },
+  siblings: (turn) => store.siblings(turn),
+};
+
+// --- frames from the server -------------------------------------------------------
+
+const HANDLERS = {
+  snapshot(f) {
+    syncRequested = false;
+    store.loadSnapshot(f.conversation, f.turns || []);
+    for (const id of [...pending.keys()]) {
+      if (store.findByClientId(id)) acknowledge(id);
+    }
+    showConversation(f.conversation);
+    loaded = true;
+  },
+  "turn.created"(f) {
+    store.add(f.turn);
+    acknowledge(f.turn.client_id);
+  },
+  "turn.update"(f) {
+    const result = store.applyUpdate(f);
+    if (result === "gap" || result === "unknown") requestSync();
+  },
+  "turn.sync"(f) {
+    const known = store.turns.get(f.turn.id);
+    if (!known || (f.turn.seq || 0) >= known.seq) store.put(f.turn);
+  },
+  "conversation.updated"(f) {
+    store.conversation = { ...store.conversation, ...f.conversation };
+    showConversation(store.conversation);
+  },
+  error(f) {
+    toast(f.message || "The server refused that.");
+    const sent = f.client_id && pending.get(f.client_id);
+    if (sent) {
+      acknowledge(f.client_id);
+      if (!ui.input.value.trim() && sent.text) ui.input.value = sent.text;  // nothing typed is lost
+      autosize();
+    }
+    if (f.code === "not_found") requestSync();
+  },
+};
+
+function onFrame(f) {
+  const handler = HANDLERS[f && f.type];
+  if (!handler) return;  // newer server, older page: ignore what we do not know
+  handler(f);
+  schedule();
+}
+
+function onState(state, detail) {
+  online = state === "open";
+  const text = {
+    open: "",
+    connecting: "Connecting…",
+    reconnecting: "Reconnecting…",
+    offline: "Connection lost. Reconnecting…",
+    closed: detail,
+  }[state];
+  ui.conn.textContent = text || "";
+  ui.conn.hidden = !text;
+  ui.conn.classList.toggle("fatal", state === "closed");
+  schedule();
+}
+
+function requestSync() {
+  if (syncRequested || !socket) return;
+  syncRequested = socket.sendNow({ type: "sync" });
+}
+
+function acknowledge(clientId) {
+  if (!clientId) return;
+  pending.delete(clientId);
+  if (socket) socket.ack(clientId);
+}
+
+// --- sending --------------------------------------------------------------------------
+
+function sendMessage(text, parentId) {
+  return sendReliable({ type: "send", client_id: newClientId(), text, parent_id: parentId }, text);
+}
+
+function sendReliable(frameOut, text) {
+  if (!config.conversation) {
+    startConversation(frameOut, text);
+    return true;
+  }
+  pending.set(frameOut.client_id, { text, parent_id: frameOut.parent_id });
+  socket.sendReliable(frameOut);
+  stickToBottom = true;
+  schedule();
+  return true;
+}
+
+/** The new-chat page has no conversation yet: create one, then send. */
+async function startConversation(frameOut, text) {
+  const form = document.getElementById("new-chat-form");
+  ui.send.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST", body: new FormData(form), headers: { Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const created = await response.json();
+    config.conversation = created.conversation;
+    config.ws_url = created.ws_url;
+    history.replaceState(null, "", created.url);
+    document.body.dataset.conversationId = created.conversation.id;
+    initSettings(created);
+    connect();
+    sendReliable(frameOut, text);
+    refreshSidebar();
+  } catch (err) {
+    toast(`Could not start a new chat (${err.message}).`);
+    if (text && !ui.input.value) ui.input.value = text;
+  } finally {
+    updateComposer();
+  }
+}
+
+function submitComposer() {
+  const text = ui.input.value.trim();
+  if (!text || !canSend()) return;
+  const last = store.last();
+  if (sendMessage(text, last ? last.id : null)) {
+    ui.input.value = "";
+    autosize();
+    updateComposer();
+  }
+}
+
+function canSend() {
+  const last = store.last();
+  return loaded && !pending.size && !(last && RUNNING.has(last.status));
+}
+
+function stop() {
+  const last = store.last();
+  if (!last || !RUNNING.has(last.status)) return;
+  if (!socket.sendNow({ type: "stop", turn_id: last.id })) toast("Not connected; try again in a moment.");
+}
+
+// --- rendering --------------------------------------------------------------------------
+
+function schedule() {
+  if (frame) return;
+  // A long reply can take longer than a frame to render: then leave the main thread
+  // some breathing room so typing and scrolling stay smooth.
+  if (lastRenderMs > 12) {
+    frame = setTimeout(() => { frame = requestAnimationFrame(render); }, lastRenderMs * 2);
+  } else {
+    frame = requestAnimationFrame(render);
+  }
+}
+
+function render() {
+  frame = 0;
+  const started = performance.now();
+  const atBottom = stickToBottom || isNearBottom();
+  const dirty = store.takeDirty();
+  const path = visiblePath();
+  const waiting = pendingForPath(path);
+  const wanted = [];
+  const alive = new Set();
+  path.forEach((turn, i) => {
+    let view = views.get(turn.id);
+    const fresh = !view;
+    if (fresh) {
+      view = new TurnView(turn, actions);
+      views.set(turn.id, view);
+    }
+    alive.add(turn.id);
+    view.update(turn, fresh ? "all" : dirty.get(turn.id), {
+      isLast: i === path.length - 1 && !waiting.length,
+      siblings: store.siblings(turn),
+    });
+    wanted.push(view.el);
+  });
+  for (const id of [...views.keys()]) {
+    if (!alive.has(id)) views.delete(id);
+  }
+  for (const p of waiting) wanted.push(pendingView(p.text, online));
+  reconcile(ui.list, wanted);
+  ui.empty.hidden = !loaded || wanted.length > 0;
+  ui.list.setAttribute("aria-busy", loaded ? "false" : "true");
+  updateComposer();
+  if (atBottom) scrollToBottom();
+  stickToBottom = false;
+  ui.jump.hidden = isNearBottom();
+  lastRenderMs = performance.now() - started;
+}
+
+/** The path, cut where a pending edit branches off (the edit shows in place at once). */
+function visiblePath() {
+  const path = store.path();
+  for (const p of pending.values()) {
+    if (p.text === null) continue;
+    const cut = p.parent_id ? path.findIndex((t) => t.id === p.parent_id) + 1 : 0;
+    if (cut > 0 || p.parent_id === null) return path.slice(0, cut);
+  }
+  return path;
+}
+
+function pendingForPath(path) {
+  const tip = path.length ? path[path.length - 1].id : null;
+  return [...pending.values()].filter((p) => p.text !== null && (p.parent_id || null) === tip);
+}
+
+/** Make `parent`'s children exactly `wanted`, moving only what is out of place. */
+function reconcile(parent, wanted) {
+  wanted.forEach((el, i) => {
+    if (parent.children[i] !== el) parent.insertBefore(el, parent.children[i] || null);
+  });
+  while (parent.children.length > wanted.length) parent.lastElementChild.remove();
+}
+
+function isNearBottom() {
+  const s = ui.scroller;
+  return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+}
+
+function scrollToBottom() {
+  ui.scroller.scrollTop = ui.scroller.scrollHeight;
+}
+
+function updateComposer() {
+  const last = store.last();
+  const running = Boolean(last && RUNNING.has(last.status)) && !pending.size;
+  ui.stop.hidden = !running;
+  ui.send.hidden = running;
+  ui.send.disabled = !ui.input.value.trim() || !canSend();
+  ui.hint.textContent = !loaded ? "Loading the conversation…"
+    : pending.size && !online ? "Offline — your message is queued." : "";
+}
+
+function showConversation(conversation) {
+  if (!conversation) return;
+  config.conversation = { ...config.conversation, ...conversation };
+  if (conversation.title !== undefined) {
+    ui.title.textContent = conversation.title || "New chat";
+    document.title = `${conversation.title || "New chat"} · chatsite`;
+    setSidebarTitle(conversation.id || config.conversation.id, conversation.title);
+  }
+  if (conversation.model) ui.model.textContent = conversation.model;
+}
+
+// --- composer -----------------------------------------------------------------------------
+
+function autosize() {
+  ui.input.style.height = "auto";
+  ui.input.style.height = `${Math.min(ui.input.scrollHeight, 320)}px`;
+}
+
+function initComposer() {
+  ui.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    submitComposer();
+  });
+  ui.input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submitComposer();
+    }
+  });
+  ui.input.addEventListener("input", () => {
+    autosize();
+    updateComposer();
+  });
+  ui.stop.addEventListener("click", stop);
+  ui.scroller.addEventListener("scroll", () => { ui.jump.hidden = isNearBottom(); }, { passive: true });
+  ui.jump.addEventListener("click", () => {
+    ui.scroller.scrollTo({ top: ui.scroller.scrollHeight, behavior: "smooth" });
+  });
+  ui.list.addEventListener("click", (e) => {
+    const button = e.target.closest(".copy-code");
+    if (!button) return;
+    const code = button.closest(".code-block").querySelector("code");
+    copyText(code ? code.textContent : "", button);
+  });
+}
+
+function connect() {
+  socket = new ChatSocket(config.ws_url, { onFrame, onState });
+  socket.connect();
+}
+
+initComposer();
+initSidebar();
+fadeServerToasts();
+initSettings(config);
+if (config.conversation) {
+  connect();
+} else {
+  onState("open");
+}
+updateComposer();
+ui.input.focus();
+// Expose state for debugging in the console and for browser tests.
+window.chatsite = { store, pending, get lastRenderMs() { return lastRenderMs; } };

@@ -1,0 +1,61 @@
+// The conversation settings dialog: submitted with fetch, errors shown next to their field.
+
+import { h, toast } from "./dom.js";
+import { postForm } from "./sidebar.js";
+
+let wired = false;
+
+/** Enable the settings button once there is a conversation to configure. */
+export function initSettings(config) {
+  const button = document.getElementById("settings-button");
+  const dialog = document.getElementById("settings-dialog");
+  const form = document.getElementById("settings-form");
+  if (!button || !dialog || !form) return;
+  if (config.settings_url) form.action = config.settings_url;
+  button.hidden = !config.conversation;
+  if (wired) return;
+  wired = true;
+  button.addEventListener("click", () => {
+    clearErrors(form);
+    dialog.showModal();
+  });
+  for (const close of dialog.querySelectorAll(".dialog-close")) {
+    close.addEventListener("click", () => dialog.close());
+  }
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const result = await postForm(form);
+    if (result.ok) {
+      dialog.close();
+      toast("Settings saved.", "info");
+      const model = document.getElementById("chat-model");
+      if (model && result.data.conversation) model.textContent = result.data.conversation.model;
+      return;
+    }
+    showErrors(form, result.data.errors || { __all__: [result.message] });
+  });
+}
+
+function clearErrors(form) {
+  for (const el of form.querySelectorAll(".field-error, .form-errors")) el.remove();
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
+function showErrors(form, errors) {
+  const general = [];
+  for (const [field, messages] of Object.entries(errors)) {
+    const input = form.elements.namedItem(field);
+    if (!input || !input.closest) {
+      general.push(...messages);
+      continue;
+    }
+    input.setAttribute("aria-invalid", "true");
+    const id = `${input.id || field}-error`;
+    input.setAttribute("aria-describedby", id);
+    input.closest(".field").append(h("p", { class: "field-error", id }, messages.join(" ")));
+  }
+  if (general.length) form.prepend(h("div", { class: "form-errors", role: "alert" }, general.join(" ")));
+  const first = form.querySelector("[aria-invalid]");
+  if (first) first.focus();
+}

@@ -1,0 +1,201 @@
+// The conversation list: live search, inline rename, delete with confirmation, the
+// phone menu, and the theme toggle. Every action also works as a plain form post.
+
+import { h, toast } from "./dom.js";
+
+const THEME_KEY = "chatsite-theme";
+
+export function initSidebar() {
+  initSearch();
+  initMenu();
+  initTheme();
+  const list = document.getElementById("conversation-list");
+  if (!list) return;
+  list.addEventListener("click", onListClick);
+  list.addEventListener("submit", onListSubmit);
+  markCurrent();
+}
+
+/** Replace the list with the server's rendering for the current search. */
+export async function refreshSidebar() {
+  const form = document.getElementById("sidebar-search");
+  const list = document.getElementById("conversation-list");
+  if (!form || !list) return;
+  const q = form.querySelector("input[name=q]").value;
+  const url = `${form.dataset.searchUrl}?${new URLSearchParams({ q })}`;
+  try {
+    const response = await fetch(url, { headers: { Accept: "text/html" } });
+    if (!response.ok) return;
+    list.innerHTML = await response.text();  // our own server-rendered, escaped template
+    markCurrent();
+  } catch {
+    // offline: keep the list we have
+  }
+}
+
+export function setSidebarTitle(id, title) {
+  const link = document.querySelector(`.conv[data-id="${CSS.escape(id || "")}"] .conv-link`);
+  if (link) link.textContent = title || "New chat";
+}
+
+function markCurrent() {
+  const current = document.body.dataset.conversationId;
+  for (const item of document.querySelectorAll(".conv")) {
+    const link = item.querySelector(".conv-link");
+    if (item.dataset.id === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+function initSearch() {
+  const form = document.getElementById("sidebar-search");
+  if (!form) return;
+  let timer = 0;
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    refreshSidebar();
+  });
+  form.querySelector("input[name=q]").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(refreshSidebar, 200);
+  });
+}
+
+function onListClick(e) {
+  const rename = e.target.closest(".rename-button");
+  if (rename) startRename(rename.closest(".conv"));
+}
+
+function onListSubmit(e) {
+  const form = e.target;
+  if (!form.classList.contains("delete-form")) return;
+  e.preventDefault();
+  const item = form.closest(".conv");
+  confirmDelete(item.querySelector(".conv-link").textContent.trim()).then((ok) => {
+    if (ok) deleteConversation(form, item);
+  });
+}
+
+function startRename(item) {
+  const link = item.querySelector(".conv-link");
+  const form = h("form", { class: "rename-form", method: "post", action: item.dataset.renameUrl });
+  const input = h("input", { name: "title", value: link.textContent.trim(), maxlength: 200,
+    "aria-label": "Conversation title", required: true });
+  form.append(csrfInput(item), input);
+  link.hidden = true;
+  item.classList.add("renaming");
+  link.after(form);
+  input.focus();
+  input.select();
+  const finish = () => {
+    form.remove();
+    link.hidden = false;
+    item.classList.remove("renaming");
+  };
+  let done = false;
+  const save = async () => {
+    if (done) return;
+    done = true;
+    const title = input.value.trim();
+    if (!title || title === link.textContent.trim()) return finish();
+    const result = await postForm(form);
+    if (result.ok) link.textContent = result.data.conversation.title;
+    else toast(result.message);
+    finish();
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    save();
+  });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      done = true;
+      finish();
+      link.focus();
+    }
+  });
+  input.addEventListener("blur", save);
+}
+
+async function deleteConversation(form, item) {
+  const result = await postForm(form);
+  if (!result.ok) {
+    toast(result.message);
+    return;
+  }
+  if (item.dataset.id === document.body.dataset.conversationId) {
+    window.location.assign(result.data.redirect || "/");
+    return;
+  }
+  item.remove();
+}
+
+/** A modal "Delete this chat?" dialog; resolves true when confirmed. */
+function confirmDelete(title) {
+  const dialog = document.getElementById("confirm-delete");
+  dialog.querySelector(".confirm-title").textContent = title;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "delete"), { once: true });
+  });
+}
+
+/** POST a form with fetch, asking for JSON; never throws. */
+export async function postForm(form) {
+  try {
+    const response = await fetch(form.action, {
+      method: "POST", body: new FormData(form), headers: { Accept: "application/json" },
+    });
+    const data = await response.json().catch(() => ({}));
+    if (response.ok) return { ok: true, data };
+    return { ok: false, data, message: errorMessage(data) || `The server said ${response.status}.` };
+  } catch {
+    return { ok: false, data: {}, message: "Could not reach the server." };
+  }
+}
+
+function errorMessage(data) {
+  const errors = data && data.errors;
+  if (!errors) return data && data.message;
+  return Object.values(errors).flat().join(" ");
+}
+
+function csrfInput(item) {
+  const token = item.querySelector("input[name=csrfmiddlewaretoken]");
+  return h("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" });
+}
+
+function initMenu() {
+  const button = document.getElementById("menu-button");
+  const backdrop = document.getElementById("sidebar-backdrop");
+  if (!button) return;
+  const setOpen = (open) => {
+    document.body.classList.toggle("sidebar-open", open);
+    button.setAttribute("aria-expanded", String(open));
+  };
+  button.addEventListener("click", () => setOpen(!document.body.classList.contains("sidebar-open")));
+  backdrop.addEventListener("click", () => setOpen(false));
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") setOpen(false);
+  });
+}
+
+function initTheme() {
+  const button = document.getElementById("theme-toggle");
+  if (!button) return;
+  const current = () => document.documentElement.dataset.theme
+    || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+  const show = () => button.setAttribute("aria-pressed", String(current() === "dark"));
+  button.addEventListener("click", () => {
+    const next = current() === "dark" ? "light" : "dark";
+    document.documentElement.dataset.theme = next;
+    try {
+      localStorage.setItem(THEME_KEY, next);
+    } catch {
+      // private mode: the choice lasts for this page only
+    }
+    show();
+  });
+  show();
+}

@@ -1,0 +1,122 @@
+// The conversation websocket: reconnects with backoff, and keeps `send`/`regenerate`
+// frames until the server acknowledges them, resending on every reconnect (the
+// server deduplicates by client_id, so a resend never creates a second turn).
+
+const FATAL_CLOSE = {
+  4401: "You have been logged out. Reload the page to sign in again.",
+  4403: "This connection was refused.",
+  4404: "This conversation does not exist or is not yours.",
+};
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+
+export class ChatSocket {
+  /**
+   * @param {string} url absolute ws(s):// URL, or a path on this host
+   * @param {{onFrame: Function, onState: Function}} handlers
+   */
+  constructor(url, { onFrame, onState }) {
+    this.url = absoluteWsUrl(url);
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.pending = new Map();  // client_id -> frame not yet acknowledged
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.closedForGood = false;
+    window.addEventListener("online", () => this.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    if (this.closedForGood) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.onState(this.attempt ? "reconnecting" : "connecting");
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.addEventListener("open", () => this.opened(ws));
+    ws.addEventListener("message", (event) => this.received(event));
+    ws.addEventListener("close", (event) => this.closed(ws, event));
+  }
+
+  opened(ws) {
+    if (ws !== this.ws) return;
+    this.onState("open");
+    for (const frame of this.pending.values()) this.transmit(frame);
+  }
+
+  received(event) {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    this.attempt = 0;  // the server talks to us: the connection is healthy
+    this.onFrame(frame);
+  }
+
+  closed(ws, event) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    const fatal = FATAL_CLOSE[event.code];
+    if (fatal) {
+      this.closedForGood = true;
+      this.onState("closed", fatal);
+      return;
+    }
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    this.onState("offline", delay);
+    // Jitter spreads the reconnects of many tabs after a server restart.
+    this.timer = setTimeout(() => this.connect(), delay * (0.75 + Math.random() / 2));
+  }
+
+  reconnectNow() {
+    if (this.closedForGood || this.ws) return;
+    this.connect();
+  }
+
+  /** Send a frame that must arrive exactly once (`send`, `regenerate`): kept until acked. */
+  sendReliable(frame) {
+    this.pending.set(frame.client_id, frame);
+    this.transmit(frame);
+  }
+
+  /** Send a frame only if connected now; returns whether it went out. */
+  sendNow(frame) {
+    return this.transmit(frame);
+  }
+
+  ack(clientId) {
+    return this.pending.delete(clientId);
+  }
+
+  transmit(frame) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+}
+
+export function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; plain-http LAN deployments still get a v4 UUID.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function absoluteWsUrl(url) {
+  if (/^wss?:\/\//.test(url)) return url;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${url}`;
+}

@@ -1,0 +1,188 @@
+// One renderer per Interactions API step type (and per content block type).
+// Unknown types render as a neutral box naming the type; nothing throws on new types.
+
+import { h } from "./dom.js";
+import { hostOf, isInlineImage, renderMarkdown } from "./markdown.js";
+
+/** Render step `step`; `live` is true while this step is the one being generated. */
+export function renderStep(step, live) {
+  if (!step || typeof step !== "object") return null;
+  const render = STEP_RENDERERS[step.type];
+  if (render === null) return null;  // deliberately not shown
+  if (render) return render(step, live);
+  return unsupported(`Unsupported step: ${step.type || "untyped"}`);
+}
+
+const STEP_RENDERERS = {
+  model_output: renderModelOutput,
+  thought: renderThought,
+  user_input: null,  // the turn's own input is shown as the user message
+  function_call: (s) => toolBox("Function call", s.name, jsonBlock(s.arguments)),
+  function_result: (s) => toolBox("Function result", s.name, resultBlock(s.result), s.is_error),
+  code_execution_call: (s) => toolBox("Code", s.arguments && s.arguments.language,
+    codeBlock((s.arguments && s.arguments.code) || "", (s.arguments && s.arguments.language) || "python")),
+  code_execution_result: (s) => toolBox("Code output", null, resultBlock(s.result), s.is_error),
+  google_search_call: (s) => queryBox("Searched the web", s.arguments),
+  google_search_result: renderSearchResult,
+  google_maps_call: (s) => queryBox("Searched Google Maps", s.arguments),
+  google_maps_result: renderPlaces,
+  url_context_call: (s) => toolBox("Reading", null,
+    linkList(((s.arguments && s.arguments.urls) || []).map((url) => ({ url, title: url })))),
+  url_context_result: (s) => toolBox("Read", null, linkList(asList(s.result).map((r) => ({
+    url: r.url, title: `${r.url} ${r.status && r.status !== "success" ? `(${r.status})` : ""}`,
+  })))),
+  file_search_call: () => toolBox("Searching files", null),
+  file_search_result: (s) => toolBox("File search results", null, s.result ? jsonBlock(s.result) : null),
+  mcp_server_tool_call: (s) => toolBox("Tool call", `${s.server_name || "?"} · ${s.name || "?"}`, jsonBlock(s.arguments)),
+  mcp_server_tool_result: (s) => toolBox("Tool result", `${s.server_name || ""} ${s.name || ""}`.trim(), resultBlock(s.result)),
+  retrieval_call: (s) => queryBox("Retrieval", s.arguments),
+  retrieval_result: () => toolBox("Retrieval results", null),
+  processing_call: () => toolBox("Processing media", null),
+  processing_result: () => null,
+};
+
+function renderModelOutput(step, live) {
+  const box = h("div", { class: "step step-output" });
+  const content = Array.isArray(step.content) ? step.content : [];
+  for (const block of content) box.append(renderContent(block) || "");
+  if (step.error && step.error.message) {
+    box.append(h("div", { class: "inline-error" }, step.error.message));
+  }
+  if (live) box.classList.add("live");
+  return box;
+}
+
+function renderThought(step, live) {
+  const summary = Array.isArray(step.summary) ? step.summary : [];
+  const body = h("div", { class: "thought-body" });
+  for (const block of summary) body.append(renderContent(block) || "");
+  if (!summary.length) {
+    body.append(h("p", { class: "muted" }, live ? "Thinking…" : "No summary of the thinking was returned."));
+  }
+  return h("details", { class: `step thought${live ? " live" : ""}` },
+    h("summary", {}, live ? "Thinking…" : "Thinking"), body);
+}
+
+/** Render one content block (text, image, audio, video, document, unknown). */
+export function renderContent(block) {
+  if (!block || typeof block !== "object") return null;
+  const render = CONTENT_RENDERERS[block.type];
+  return render ? render(block) : unsupported(`Unsupported content: ${block.type || "untyped"}`);
+}
+
+const CONTENT_RENDERERS = {
+  text: renderText,
+  image: (b) => media(b, "image"),
+  audio: (b) => media(b, "audio"),
+  video: (b) => media(b, "video"),
+  document: (b) => media(b, "document"),
+};
+
+function renderText(block) {
+  const { fragment, sources } = renderMarkdown(block.text || "", block.annotations);
+  const box = h("div", { class: "md" }, fragment);
+  if (!sources.length) return box;
+  const list = h("ol", { class: "sources" }, sources.map((s) => h("li", {},
+    h("a", { href: s.url, target: "_blank", rel: "noopener noreferrer nofollow" }, s.title),
+    h("span", { class: "muted" }, ` ${hostOf(s.url)}`))));
+  return h("div", {}, box, h("details", { class: "sources-box", open: true },
+    h("summary", {}, `Sources (${sources.length})`), list));
+}
+
+const MEDIA_TAGS = { image: "img", audio: "audio", video: "video" };
+const MEDIA_LABELS = { image: "Image", audio: "Audio", video: "Video", document: "Document" };
+
+function media(block, kind) {
+  const mime = typeof block.mime_type === "string" ? block.mime_type : "";
+  const label = `${MEDIA_LABELS[kind]}${mime ? ` (${mime})` : ""}`;
+  const src = mediaSource(block, kind, mime);
+  if (src && MEDIA_TAGS[kind] === "img") {
+    return h("figure", { class: "media" }, h("img", { src, alt: block.name || "Generated image", loading: "lazy" }));
+  }
+  if (src && MEDIA_TAGS[kind]) return h("figure", { class: "media" }, h(MEDIA_TAGS[kind], { src, controls: true }));
+  if (typeof block.uri === "string" && /^(https?:\/\/|\/(?!\/))/i.test(block.uri)) {
+    return h("p", { class: "media-link" },
+      h("a", { href: block.uri, target: "_blank", rel: "noopener noreferrer nofollow" }, `Open ${label.toLowerCase()}`));
+  }
+  return h("p", { class: "media-link muted" }, label);
+}
+
+/** A source the browser may load without asking: inline data, or a file on this site. */
+function mediaSource(block, kind, mime) {
+  if (typeof block.data === "string" && mime.startsWith(`${kind}/`) && /^[\w.+-]+\/[\w.+-]+$/.test(mime)) {
+    const src = `data:${mime};base64,${block.data}`;
+    if (kind !== "image" || isInlineImage(src)) return src;
+  }
+  if (typeof block.uri === "string" && /^\/(?!\/)/.test(block.uri)) return block.uri;
+  return null;
+}
+
+function renderSearchResult(step) {
+  const widgets = asList(step.result).map((r) => r && r.search_suggestions).filter(Boolean);
+  if (!widgets.length) return null;
+  // Google asks for its suggestion chips to be shown; they are HTML, so they live in a
+  // sandboxed frame without scripts, without our origin, and with no remote loads.
+  const csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+  const doc = `<!doctype html><meta http-equiv="Content-Security-Policy" content="${csp}">`
+    + `<base target="_blank">${widgets.join("")}`;
+  return h("div", { class: "step search-suggestions" },
+    h("iframe", { sandbox: "allow-popups allow-popups-to-escape-sandbox", srcdoc: doc, title: "Search suggestions", loading: "lazy" }));
+}
+
+function renderPlaces(step) {
+  const places = asList(step.result).flatMap((r) => asList(r && r.places));
+  if (!places.length) return null;
+  return toolBox("Places", null, linkList(places.map((p) => ({ url: p.url, title: p.name || p.url }))));
+}
+
+function queryBox(label, args) {
+  const queries = (args && Array.isArray(args.queries)) ? args.queries : [];
+  return toolBox(label, null, queries.length ? h("ul", { class: "queries" }, queries.map((q) => h("li", {}, q))) : null);
+}
+
+function toolBox(label, name, body, isError) {
+  const head = h("div", { class: "tool-head" }, h("span", { class: "tool-label" }, label),
+    name ? h("code", {}, name) : null, isError ? h("span", { class: "badge-error" }, "error") : null);
+  return h("div", { class: "step tool" }, head, body || null);
+}
+
+function unsupported(text) {
+  return h("div", { class: "step unsupported" }, text);
+}
+
+function jsonBlock(value) {
+  if (value === undefined || value === null) return null;
+  const text = typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  return h("pre", { class: "json" }, h("code", {}, truncate(text)));
+}
+
+function resultBlock(result) {
+  if (typeof result === "string") return h("pre", { class: "json" }, h("code", {}, truncate(result)));
+  if (Array.isArray(result) && result.every((b) => b && typeof b.type === "string")) {
+    return h("div", { class: "result" }, result.map(renderContent));
+  }
+  return jsonBlock(result);
+}
+
+function codeBlock(code, lang) {
+  // The fence must be longer than any run of backticks inside the code.
+  const longest = Math.max(0, ...(code.match(/`+/g) || []).map((run) => run.length));
+  const fence = "`".repeat(Math.max(3, longest + 1));
+  const tag = /^[\w+#.-]+$/.test(lang) ? lang : "";
+  return renderMarkdown(`${fence}${tag}\n${code}\n${fence}`).fragment;
+}
+
+function linkList(items) {
+  const safe = items.filter((i) => i && typeof i.url === "string" && /^https?:\/\//i.test(i.url));
+  if (!safe.length) return null;
+  return h("ul", { class: "links" }, safe.map((i) => h("li", {},
+    h("a", { href: i.url, target: "_blank", rel: "noopener noreferrer nofollow" }, i.title || i.url))));
+}
+
+function asList(value) {
+  return Array.isArray(value) ? value : [];
+}
+
+function truncate(text, limit = 4000) {
+  return text.length > limit ? `${text.slice(0, limit)}\n… (${text.length - limit} more characters)` : text;
+}

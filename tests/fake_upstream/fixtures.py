@@ -1,0 +1,19 @@
+"""Pytest fixture: a fresh fake upstream per test, shut down cleanly afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fake_upstream.server import FakeUpstream
+
+
+@pytest.fixture
+def fake_upstream() -> Iterator[FakeUpstream]:
+    """A running FakeUpstream on 127.0.0.1 with an ephemeral port (`.base_url`, `.api_key`)."""
+    server = FakeUpstream().start()
+    try:
+        yield server
+    finally:
+        server.stop()

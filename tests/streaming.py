@@ -1,0 +1,80 @@
+"""Helpers for tests that talk to the conversation websocket."""
+
+import json
+from contextlib import asynccontextmanager
+
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from conversations.routing import websocket_urlpatterns
+
+FINAL = {"completed", "failed", "cancelled", "incomplete", "requires_action"}
+
+router = URLRouter(websocket_urlpatterns)
+
+
+@asynccontextmanager
+async def socket(user, conversation, *, snapshot: bool = True):
+    """A connected communicator (the user put in scope as the auth middleware would)."""
+    communicator = WebsocketCommunicator(router, f"/ws/conversations/{conversation.pk}/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    try:
+        if snapshot:
+            first = await communicator.receive_json_from(timeout=5)
+            assert first["type"] == "snapshot"
+            communicator.snapshot = first
+        yield communicator
+    finally:
+        await communicator.disconnect()
+
+
+async def send(communicator, **frame) -> None:
+    await communicator.send_to(text_data=json.dumps(frame))
+
+
+async def frames_until_done(communicator, timeout: float = 20) -> list[dict]:
+    """Frames up to and including the one that ends a turn."""
+    frames = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == "turn.update" and frame.get("status") in FINAL:
+            return frames
+
+
+def apply_ops(steps: list[dict], ops: list) -> None:
+    """Apply `turn.update` ops as docs/websocket.md says a client does."""
+    for op in ops:
+        if op[0] == "step":
+            _, index, step = op
+            steps.extend({} for _ in range(index + 1 - len(steps)))
+            steps[index] = step
+        elif op[0] == "text":
+            _, index, block, text = op
+            content = steps[index].setdefault("content", [])
+            if block == len(content):
+                content.append({"type": "text", "text": ""})
+            content[block]["text"] += text
+        else:
+            raise AssertionError(f"unknown op {op!r}")
+
+
+def replay(frames: list[dict], turn_id: str, *, steps=None, seq: int = 0) -> tuple[list, int]:
+    """Fold a turn's update frames into steps, checking sequence numbers have no gap."""
+    steps = [] if steps is None else steps
+    for frame in frames:
+        if frame["type"] != "turn.update" or frame["turn_id"] != turn_id:
+            continue
+        if frame["seq"] <= seq:
+            continue
+        assert frame["seq"] == seq + 1, f"gap: frame {frame['seq']} after {seq}"
+        apply_ops(steps, frame["ops"])
+        seq = frame["seq"]
+    return steps, seq
+
+
+def text_of(steps: list[dict]) -> str:
+    return "".join(block.get("text", "") for step in steps if step.get("type") == "model_output"
+                   for block in step.get("content", []) if block.get("type") == "text")
