@@ -3,7 +3,9 @@
 Runs the fake upstream in a separate process (so its work does not share our GIL), stores one
 transcript of N text deltas, then alternates, several times:
   (a) plain   — `aconnect_sse` + `aiter_sse`, counting events, nothing else;
-  (b) ours    — `InteractionsClient` streaming + `Assembler.feed` for every event.
+  (b) ours    — `InteractionsClient` streaming + `Assembler.feed` for every event;
+  (c) ours/sse — for reference: httpx-sse's `aiter_sse` framing + our decode, parse and
+                 assemble (what (b) would cost if it framed events with httpx-sse).
 Two stream sources are measured: `replay` (GET ?stream=true of the stored interaction: the
 server only writes pre-encoded frames, so the client's own cost dominates) and `create` (a
 streaming POST per run, as the chat does). Reports medians of wall time and of this process's
@@ -29,8 +31,16 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from httpx_sse import aconnect_sse  # noqa: E402
 
-from conversations.interactions import API_REVISION, Assembler, InteractionsClient  # noqa: E402
+from conversations.interactions import (  # noqa: E402
+    API_REVISION,
+    EVENT_TYPES,
+    Assembler,
+    InteractionsClient,
+    parse_event,
+)
+from conversations.interactions.client import _decode  # noqa: E402
 
+VARIANTS = ("plain", "ours", "ours/sse")
 KEY = "bench-key"
 MODEL = "gemini-3.5-flash"
 TIMEOUT = httpx.Timeout(connect=10, read=300, write=60, pool=10)
@@ -73,6 +83,21 @@ async def ours(events: object) -> int:
     return n
 
 
+async def ours_over_httpx_sse(http: httpx.AsyncClient, method: str, url: str,
+                             **kwargs: object) -> int:
+    """(c) httpx-sse framing, then the same decode + parse + assemble as (b)."""
+    asm, n = Assembler(), 0
+    async with aconnect_sse(http, method, url, headers=HEADERS, **kwargs) as source:
+        async for sse in source.aiter_sse():
+            if sse.data and sse.data != "[DONE]":
+                raw = _decode(sse.data.encode())
+                cls = EVENT_TYPES.get(raw.get("event_type"))
+                asm.feed(cls(raw) if cls is not None else parse_event(raw))
+                n += 1
+    assert asm.finished and asm.steps[-1]["content"][0]["text"], "stream did not assemble"
+    return n
+
+
 async def timed(run: Callable[[], Awaitable[int]]) -> tuple[float, float, int]:
     wall, cpu = time.perf_counter(), time.process_time()
     n = await run()
@@ -80,7 +105,7 @@ async def timed(run: Callable[[], Awaitable[int]]) -> tuple[float, float, int]:
 
 
 async def measure(mode: str, base: str, deltas: int, reps: int) -> dict[str, list]:
-    results: dict[str, list] = {"plain": [], "ours": []}
+    results: dict[str, list] = {name: [] for name in VARIANTS}
     body = {"model": MODEL, "input": "benchmark", "stream": True}
     async with httpx.AsyncClient(timeout=TIMEOUT) as http, \
             InteractionsClient(KEY, base_url=base, http=http, timeout=TIMEOUT) as client:
@@ -90,7 +115,9 @@ async def measure(mode: str, base: str, deltas: int, reps: int) -> dict[str, lis
             stored = await client.create({"model": MODEL, "input": "benchmark"})
             url = client.url(f"/interactions/{stored.id}")
             runs = {"plain": lambda: plain(http, "GET", url, params={"stream": "true"}),
-                    "ours": lambda: ours(client.get_stream(stored.id))}
+                    "ours": lambda: ours(client.get_stream(stored.id)),
+                    "ours/sse": lambda: ours_over_httpx_sse(http, "GET", url,
+                                                            params={"stream": "true"})}
         else:
             async def plain_create() -> int:
                 await script(http, base, deltas)
@@ -100,11 +127,16 @@ async def measure(mode: str, base: str, deltas: int, reps: int) -> dict[str, lis
                 await script(http, base, deltas)
                 return await ours(client.stream(body))
 
-            runs = {"plain": plain_create, "ours": ours_create}
-        for name in ("plain", "ours"):  # warm-up, not counted
+            async def sse_create() -> int:
+                await script(http, base, deltas)
+                return await ours_over_httpx_sse(http, "POST", client.url("/interactions"),
+                                                 json=body)
+
+            runs = {"plain": plain_create, "ours": ours_create, "ours/sse": sse_create}
+        for name in VARIANTS:  # warm-up, not counted
             await runs[name]()
         for rep in range(reps):
-            order = ("plain", "ours") if rep % 2 == 0 else ("ours", "plain")
+            order = VARIANTS if rep % 2 == 0 else VARIANTS[::-1]
             for name in order:
                 results[name].append(await timed(runs[name]))
     return results
@@ -116,12 +148,14 @@ def report(mode: str, results: dict[str, list]) -> None:
            for name, runs in results.items()}
     print(f"\n[{mode}] {n} events per stream, medians of {len(results['plain'])} runs each")
     for name, (wall, cpu) in med.items():
-        print(f"  {name:5}  wall {wall * 1000:8.1f} ms  {n / wall:10,.0f} events/s   "
+        print(f"  {name:8}  wall {wall * 1000:8.1f} ms  {n / wall:10,.0f} events/s   "
               f"cpu {cpu * 1000:8.1f} ms  {n / cpu:10,.0f} events/s")
-    wall_ratio = med["ours"][0] / med["plain"][0] - 1
-    cpu_ratio = med["ours"][1] / med["plain"][1] - 1
-    print(f"  overhead of ours over plain: wall {wall_ratio:+.1%}   cpu {cpu_ratio:+.1%}"
-          f"   (target <= +25%)")
+    for name in ("ours", "ours/sse"):
+        wall_ratio = med[name][0] / med["plain"][0] - 1
+        cpu_ratio = med[name][1] / med["plain"][1] - 1
+        target = "   (target <= +25%)" if name == "ours" else ""
+        print(f"  overhead of {name} over plain: wall {wall_ratio:+.1%}   cpu {cpu_ratio:+.1%}"
+              f"{target}")
 
 
 def main() -> None:

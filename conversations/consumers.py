@@ -104,6 +104,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def create_turn(self, *, client_id: str, parent_id: str | None,
                           content: list[dict]) -> None:
+        untitled = not self.conversation.title
         try:
             turn, created = await database_sync_to_async(_create_turn)(
                 conversation=self.conversation, client_id=client_id, parent_id=parent_id,
@@ -117,9 +118,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not created:  # a resend after a reconnect: tell this socket only
             await self.send_json(announcement)
             return
-        await self.channel_layer.group_send(
-            self.group, {"type": "turn.frame", "text": runner.dumps(announcement)})
+        await self.relay(announcement)
         runner.start(turn)
+        if untitled and self.conversation.title:  # the first message named the conversation
+            await self.relay({"type": "conversation.updated",
+                              "conversation": selectors.conversation_to_dict(self.conversation)})
+
+    async def relay(self, frame: dict) -> None:
+        """Send a frame to every socket of this conversation."""
+        await self.channel_layer.group_send(self.group,
+                                            {"type": "turn.frame", "text": runner.dumps(frame)})
 
     async def get_turn(self, turn_id) -> dict:
         if not isinstance(turn_id, str):
@@ -135,8 +143,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         live = {turn["id"]: turn for turn in runner.live_turns(self.conversation.pk)}
         turns = [live.get(turn["id"], turn) for turn in snapshot["turns"]]
         await self.send(text_data=runner.dumps(dict(snapshot, turns=turns)))
-        elsewhere = [t for t in turns if t["id"] not in live and t["status"] in RUNNING]
-        if elsewhere:  # team deployment: another process runs these
+        # Team deployment: turns running in another process send their live state.
+        running = selectors.RUNNING_STATUSES
+        if any(t["id"] not in live and t["status"] in running for t in turns):
             await runner.request_sync(self.conversation.pk, self.channel_name)
 
     async def send_json(self, content: dict) -> None:
@@ -149,8 +158,6 @@ FRAME_HANDLERS = {
     "stop": ConversationConsumer.on_stop,
     "sync": ConversationConsumer.on_sync,
 }
-
-RUNNING = {Turn.Status.QUEUED, Turn.Status.IN_PROGRESS}
 
 
 def parse_frame(text_data: str | None) -> dict:
@@ -178,16 +185,9 @@ def client_id_of(frame: dict) -> str:
 # -- database work, one thread hop each ------------------------------------------------
 
 def _create_turn(*, conversation, client_id: str, parent_id: str | None, content: list[dict]):
-    existing = Turn.objects.filter(conversation=conversation, client_id=client_id).first()
-    if existing is not None:
-        return existing, False
     parent = None
     if parent_id is not None:
         parent = Turn.objects.get(pk=_uuid_or_missing(parent_id), conversation=conversation)
-        if parent.status in RUNNING:
-            # The upstream refuses to chain onto an interaction that is still running.
-            raise ValidationError("The previous reply is still being written: wait for it "
-                                  "or stop it first.")
     return services.turn_create(conversation=conversation, client_id=client_id, input=content,
                                 parent=parent)
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Turn
-from conversations.selectors import available_models, input_text
+from conversations.selectors import RUNNING_STATUSES, available_models, input_text
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,13 @@ def turn_create(
     """A queued turn; sending the same `client_id` again returns the existing turn."""
     if parent is not None and parent.conversation_id != conversation.id:
         raise ValidationError({"parent": "The parent turn belongs to another conversation."})
+    existing = Turn.objects.filter(conversation=conversation, client_id=client_id).first()
+    if existing is not None:
+        return existing, False
+    if parent is not None and parent.status in RUNNING_STATUSES:
+        # The upstream refuses to chain onto an interaction that is still running.
+        raise ValidationError("The previous reply is still being written: wait for it or "
+                              "stop it first.", code="busy")
     turn, created = Turn.objects.get_or_create(
         conversation=conversation,
         client_id=client_id,

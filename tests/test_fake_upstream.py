@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import subprocess
 import sys
 import time
@@ -302,6 +303,17 @@ def test_timestamps_are_emitted_only_when_configured(fake_upstream, client):
     fake_upstream.configure(emit_timestamps=True)
     stamps = [e["_emitted"] for e in stream_create(client, input="x")]
     assert all(isinstance(s, float) and abs(s - time.time()) < 5 for s in stamps)
+
+
+def test_stamped_text_deltas_carry_their_number_and_emit_time(fake_upstream, client):
+    fake_upstream.configure(stamp_text=True, deltas=5)
+    before = time.time()
+    events = stream_create(client, input="x")
+    texts = [e["delta"]["text"] for e in events if e["event_type"] == "step.delta"]
+    stamps = [re.fullmatch(r"(.*)\[(\d+):(\d+\.\d{6})\]", t, re.S) for t in texts]
+    assert "".join(m[1] for m in stamps) == "Echo: x lorem ipsum dolor "
+    assert [int(m[2]) for m in stamps] == [1, 2, 3, 4, 5]
+    assert all(before <= float(m[3]) <= time.time() for m in stamps)
 
 
 # --- faults ----------------------------------------------------------------------------------

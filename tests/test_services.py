@@ -67,11 +67,19 @@ def test_it_is_idempotent_on_client_id(conversation):
 
 def test_it_chains_on_the_parent_interaction(conversation):
     parent, _ = send(conversation)
-    Turn.objects.filter(pk=parent.pk).update(interaction_id="int-1")
+    Turn.objects.filter(pk=parent.pk).update(interaction_id="int-1", status="completed")
     parent.refresh_from_db()
     child, _ = send(conversation, "next", client_id="c2", parent=parent)
     assert child.parent == parent
     assert child.previous_interaction_id == "int-1"
+
+
+def test_it_refuses_to_chain_onto_a_running_turn(conversation):
+    parent, _ = send(conversation)
+    with pytest.raises(ValidationError, match="still being written"):
+        send(conversation, "next", client_id="c2", parent=parent)
+    child, created = send(conversation, "again", client_id=parent.client_id)
+    assert (child, created) == (parent, False)
 
 
 def test_it_refuses_a_parent_from_another_conversation(alice, conversation):

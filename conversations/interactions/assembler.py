@@ -120,8 +120,9 @@ class Assembler:
 
     In-band `error` events do not raise: they are recorded in `.error` (the raw
     `{code, message}` dict), the status becomes `failed` and `finished` is set.
-    Unknown events are kept verbatim in `unknown_events`; deltas of an unknown type that
-    cannot be folded are kept in `unknown_deltas` as `(step index, raw delta)`.
+    Unknown events (and known ones whose payload has the wrong shape) are kept verbatim in
+    `unknown_events`; deltas of an unknown type that cannot be folded are kept in
+    `unknown_deltas` as `(step index, raw delta)`.
     """
 
     def __init__(self) -> None:
@@ -170,13 +171,17 @@ class Assembler:
         return merge_usage(self._hop_usage)
 
     def feed(self, event: Event) -> None:
-        if type(event) is StepDelta:
-            self._on_delta(event)
-            return
-        event_id = event.raw.get("event_id")
-        if event_id is not None:
-            self.last_event_id = event_id
-        self._handlers.get(type(event), self._on_unknown)(event)
+        try:
+            if type(event) is StepDelta:
+                self._on_delta(event)
+                return
+            event_id = event.raw.get("event_id")
+            if event_id is not None:
+                self.last_event_id = event_id
+            self._handlers.get(type(event), self._on_unknown)(event)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError):
+            # A known event type with a payload of the wrong shape: keep it, don't crash.
+            self.unknown_events.append(event.raw)
 
     def feed_all(self, events: Iterable[Event]) -> Assembler:
         for event in events:
@@ -330,6 +335,8 @@ class Assembler:
         self._take_usage(event.usage)
 
     def _on_completed(self, event: InteractionCompleted) -> None:
+        if not isinstance(event.raw.get("interaction"), dict):
+            raise TypeError("interaction.completed without an interaction object")
         self.finalize()
         inter = event.interaction
         if inter.get("id"):
@@ -361,7 +368,10 @@ class Assembler:
     # ------------------------------------------------------------------ steps
 
     def _on_start(self, event: StepStart) -> None:
-        self._start(event.index, event.step)
+        step = event.step
+        if not isinstance(step, dict):
+            raise TypeError("step.start without a step object")
+        self._start(event.index, step)
 
     def _start(self, local: Any, step: dict[str, Any]) -> int:
         self._flush()
@@ -375,7 +385,7 @@ class Assembler:
             self._map[local] = i
             self._steps.append({})
         # Start from the given step: the real service may already put content in it (14.1).
-        self._steps[i] = copy_json(step) if isinstance(step, dict) else {"type": None}
+        self._steps[i] = copy_json(step)
         self._args.pop(i, None)
         self._mark(i)
         return i

@@ -1,4 +1,4 @@
-"""Async HTTP client for the Gemini Interactions API (httpx + httpx-sse).
+"""Async HTTP client for the Gemini Interactions API, on httpx.AsyncClient.
 
 Retries (408/409/429/5xx and connection errors, exponential backoff with jitter, Retry-After
 honoured) happen only before the first byte of a successful response, so a generation is never
@@ -6,6 +6,11 @@ started twice. A stream that drops later is resumed with
 `GET interactions/{id}?stream=true&last_event_id=...`, and the consumer still sees every event
 exactly once. In-band `error` events are yielded like any other event, never raised: feed them
 to an `Assembler` (which records `.error`) or raise `StreamError.from_error(event.error)`.
+
+SSE framing is done by `sse.SSEDecoder`, which is tested against httpx-sse's decoder but
+splits whole chunks instead of decoding line by line: bench/bench_stream.py measured parse +
+assemble on top of httpx-sse's `aiter_sse` at about +22% CPU over plain httpx-sse iteration,
+and this client at about +11%.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ class _Hop:
         elif isinstance(event, InteractionStatusUpdate):
             self.interaction_id = self.interaction_id or event.interaction_id
             self.status = event.status or self.status
-        elif cls is InteractionCompleted:
+        elif cls is InteractionCompleted and isinstance(event.raw.get("interaction"), dict):
             self.interaction_id = event.interaction_id or self.interaction_id
             self.status = event.status
             self.token = event.continuation_token
@@ -258,6 +263,8 @@ class InteractionsClient:
                     return
                 async for chunk in response.aiter_bytes():
                     for data in decoder.feed(chunk):
+                        if not data:
+                            continue  # an empty `data:`: nothing to decode
                         if data == b"[DONE]":
                             hop.done = True
                             break
@@ -271,7 +278,10 @@ class InteractionsClient:
                                 replay_pos += 1
                                 continue
                             replay_pos = None
-                        cls = event_types.get(raw.get("event_type"))
+                        try:
+                            cls = event_types.get(raw.get("event_type"))
+                        except TypeError:  # an unhashable event_type: parse_event copes
+                            cls = None
                         event = cls(raw) if cls is not None else parse_event(raw)
                         if cls is not StepDelta:
                             hop.observe(event)

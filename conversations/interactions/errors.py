@@ -56,7 +56,7 @@ class APIError(InteractionsError):
         err = err if isinstance(err, dict) else {}
         status_code = response.status_code
         detail = err.get("message") or (body if isinstance(body, str) and body else "")
-        detail = detail or response.reason_phrase or "no details"
+        detail = (detail or response.reason_phrase or "no details")[:300]
         subclass = _subclass_for(status_code)
         return subclass(
             f"{subclass.summary} (HTTP {status_code}): {detail}",

@@ -16,6 +16,14 @@ LEGACY_STATUS_EVENTS = {
 }
 
 
+def _pick(table: dict[str, Any], key: Any, default: Any) -> Any:
+    """`table[key]`, or `default` for an unknown (or not even hashable) key."""
+    try:
+        return table.get(key, default)
+    except TypeError:
+        return default
+
+
 def _field(name: str) -> property:
     """A read-only property returning `raw[name]` (or None)."""
     return property(lambda self: self.raw.get(name), doc=f"The raw `{name}` field.")
@@ -107,7 +115,7 @@ ANNOTATION_TYPES: dict[str, type[Annotation]] = {
 
 
 def parse_annotation(d: dict[str, Any]) -> Annotation:
-    return ANNOTATION_TYPES.get(d.get("type"), UnknownAnnotation)(d)  # type: ignore[arg-type]
+    return _pick(ANNOTATION_TYPES, d.get("type"), UnknownAnnotation)(d)
 
 
 # --------------------------------------------------------------------------- content
@@ -169,7 +177,7 @@ CONTENT_TYPES: dict[str, type[Content]] = {
 
 
 def parse_content(d: dict[str, Any]) -> Content:
-    return CONTENT_TYPES.get(d.get("type"), UnknownContent)(d)  # type: ignore[arg-type]
+    return _pick(CONTENT_TYPES, d.get("type"), UnknownContent)(d)
 
 
 def _content_list(value: Any) -> list[Content]:
@@ -267,7 +275,7 @@ STEP_TYPES: dict[str, type[Step]] = {
 
 
 def parse_step(d: dict[str, Any]) -> Step:
-    return STEP_TYPES.get(d.get("type"), UnknownStep)(d)  # type: ignore[arg-type]
+    return _pick(STEP_TYPES, d.get("type"), UnknownStep)(d)
 
 
 # --------------------------------------------------------------------------- deltas
@@ -358,7 +366,7 @@ def delta_type(d: dict[str, Any]) -> str | None:
 
 
 def parse_delta(d: dict[str, Any]) -> Delta:
-    return DELTA_TYPES.get(delta_type(d), UnknownDelta)(d)  # type: ignore[arg-type]
+    return _pick(DELTA_TYPES, delta_type(d), UnknownDelta)(d)
 
 
 # --------------------------------------------------------------------------- events
@@ -384,7 +392,8 @@ class _LifecycleEvent(Event):
 
     @property
     def interaction(self) -> dict[str, Any]:
-        return self.raw.get("interaction") or {}
+        inter = self.raw.get("interaction")
+        return inter if isinstance(inter, dict) else {}
 
     @property
     def interaction_id(self) -> str | None:
@@ -513,7 +522,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 def parse_event(data: dict[str, Any]) -> Event:
     """Wrap one decoded SSE `data` object in its event class (UnknownEvent if unknown)."""
-    cls = EVENT_TYPES.get(data.get("event_type"))  # type: ignore[arg-type]
+    cls = _pick(EVENT_TYPES, data.get("event_type"), None)
     if cls is None:
         cls = _untyped_event_class(data) if "event_type" not in data else UnknownEvent
     return cls(data)

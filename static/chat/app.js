@@ -3,7 +3,7 @@
 
 import { copyText, fadeServerToasts, toast } from "./dom.js";
 import { pendingView, TurnView } from "./render.js";
-import { initSettings } from "./settings.js";
+import { initSettings, loadSettingsDialog } from "./settings.js";
 import { initSidebar, refreshSidebar, setSidebarTitle } from "./sidebar.js";
 import { ChatSocket, newClientId } from "./socket.js";
 import { RUNNING, ThreadStore } from "./thread.js";
@@ -34,6 +34,7 @@ let online = false;
 let syncRequested = false;
 let frame = 0;
 let lastRenderMs = 0;
+let renders = 0;
 let stickToBottom = true;
 
 const actions = {
@@ -155,10 +156,10 @@ async function startConversation(frameOut, text) {
     config.ws_url = created.ws_url;
     history.replaceState(null, "", created.url);
     document.body.dataset.conversationId = created.conversation.id;
-    initSettings(created);
     connect();
     sendReliable(frameOut, text);
     refreshSidebar();
+    loadSettingsDialog(created);
   } catch (err) {
     toast(`Could not start a new chat (${err.message}).`);
     if (text && !ui.input.value) ui.input.value = text;
@@ -237,6 +238,7 @@ function render() {
   stickToBottom = false;
   ui.jump.hidden = isNearBottom();
   lastRenderMs = performance.now() - started;
+  renders += 1;
 }
 
 /** The path, cut where a pending edit branches off (the edit shows in place at once). */
@@ -345,4 +347,9 @@ if (config.conversation) {
 updateComposer();
 ui.input.focus();
 // Expose state for debugging in the console and for browser tests.
-window.chatsite = { store, pending, get lastRenderMs() { return lastRenderMs; } };
+window.chatsite = {
+  store,
+  pending,
+  get lastRenderMs() { return lastRenderMs; },
+  get renders() { return renders; },
+};

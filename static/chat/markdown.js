@@ -40,11 +40,63 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 export function renderMarkdown(text, annotations) {
   const sources = citationSources(annotations);
   const source = sources.length ? insertCitationMarks(text, annotations, sources) : text;
+  const fragment = toFragment(source);
+  if (sources.length) linkCitations(fragment, sources);
+  return { fragment, sources };
+}
+
+// Text blocks being streamed -> their element and the source it already shows.
+const streaming = new WeakMap();
+
+/**
+ * Render a text block that is still growing, updating one element in place.
+ * Sanitizing and layout cost time in proportion to what changes, so only the last two
+ * top-level blocks are rendered again; the blocks before them are final and their
+ * nodes stay where they are. The finished reply is rendered whole once more
+ * (renderMarkdown), so the end result never depends on this shortcut.
+ */
+export function renderMarkdownLive(block) {
+  const text = block.text || "";
+  let entry = streaming.get(block);
+  if (!entry || !text.startsWith(entry.stable)) {
+    entry = { stable: "", el: document.createElement("div"), tail: [] };
+    entry.el.className = "md";
+    streaming.set(block, entry);
+  }
+  for (const node of entry.tail) node.remove();
+  const rest = text.slice(entry.stable.length);
+  const cut = unstableStart(rest);
+  if (cut > 0) {
+    entry.el.append(toFragment(rest.slice(0, cut)));
+    entry.stable += rest.slice(0, cut);
+  }
+  const tail = toFragment(rest.slice(cut));
+  entry.tail = [...tail.childNodes];
+  entry.el.append(tail);
+  return entry.el;
+}
+
+function toFragment(source) {
   const fragment = DOMPurify.sanitize(md.render(source), PURIFY);
   replaceRemoteImages(fragment);
   decorateCodeBlocks(fragment);
-  if (sources.length) linkCitations(fragment, sources);
-  return { fragment, sources };
+  return fragment;
+}
+
+/**
+ * Character offset of the start of the second-to-last top-level markdown block of
+ * `text`: the last block is still being written, and its growth can still merge it
+ * into the one before (a paragraph "3" becoming item "3." of the list above it).
+ */
+function unstableStart(text) {
+  const starts = [];
+  for (const token of md.parse(text, {})) {
+    if (token.level === 0 && token.map && token.nesting !== -1) starts.push(token.map[0]);
+  }
+  const line = starts.length > 2 ? starts[starts.length - 2] : 0;
+  let offset = 0;
+  for (let i = 0; i < line; i++) offset = text.indexOf("\n", offset) + 1;
+  return offset;
 }
 
 /** Plain text with line breaks kept (user messages are shown as typed). */

@@ -83,6 +83,7 @@ export class TurnView {
     const old = this.stepEls[i];
     const wasOpen = old && old.tagName === "DETAILS" ? old.open : null;
     const el = renderStep(step, live) || h("div", { class: "step-empty" });
+    if (el === old) return;  // updated in place (a streaming reply)
     if (wasOpen !== null && el.tagName === "DETAILS") el.open = wasOpen;
     if (old) {
       old.replaceWith(el);

@@ -5,6 +5,21 @@ import { postForm } from "./sidebar.js";
 
 let wired = false;
 
+/** The new-chat page has no settings form: borrow it from the new conversation's page. */
+export async function loadSettingsDialog(config) {
+  if (document.getElementById("settings-dialog")) return;
+  try {
+    const response = await fetch(config.url, { headers: { Accept: "text/html" } });
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const dialog = page.getElementById("settings-dialog");
+    if (!dialog) return;
+    document.body.append(document.adoptNode(dialog));
+    initSettings(config);
+  } catch {
+    // the settings stay reachable after a reload
+  }
+}
+
 /** Enable the settings button once there is a conversation to configure. */
 export function initSettings(config) {
   const button = document.getElementById("settings-button");

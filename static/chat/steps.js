@@ -2,7 +2,7 @@
 // Unknown types render as a neutral box naming the type; nothing throws on new types.
 
 import { h } from "./dom.js";
-import { hostOf, isInlineImage, renderMarkdown } from "./markdown.js";
+import { hostOf, isInlineImage, renderMarkdown, renderMarkdownLive } from "./markdown.js";
 
 /** Render step `step`; `live` is true while this step is the one being generated. */
 export function renderStep(step, live) {
@@ -42,14 +42,39 @@ const STEP_RENDERERS = {
 };
 
 function renderModelOutput(step, live) {
-  const box = h("div", { class: "step step-output" });
   const content = Array.isArray(step.content) ? step.content : [];
-  for (const block of content) box.append(renderContent(block) || "");
+  // While streaming, the same element is updated in place frame after frame.
+  const box = live ? persistent(liveSteps, step, () => h("div", { class: "step step-output live" }))
+    : h("div", { class: "step step-output" });
+  const children = content.map((block) => (live ? liveContent(block) : renderContent(block)) || h("span"));
   if (step.error && step.error.message) {
-    box.append(h("div", { class: "inline-error" }, step.error.message));
+    children.push(h("div", { class: "inline-error" }, step.error.message));
   }
-  if (live) box.classList.add("live");
+  children.forEach((child, i) => {
+    if (box.children[i] !== child) box.insertBefore(child, box.children[i] || null);
+  });
+  while (box.children.length > children.length) box.lastElementChild.remove();
   return box;
+}
+
+const liveSteps = new WeakMap();   // streaming step -> its element
+const liveBlocks = new WeakMap();  // finished block of a streaming step -> its element
+
+function liveContent(block) {
+  if (block && block.type === "text" && !(block.annotations && block.annotations.length)) {
+    return renderMarkdownLive(block);
+  }
+  return persistent(liveBlocks, block, () => renderContent(block));
+}
+
+function persistent(cache, key, make) {
+  if (!key || typeof key !== "object") return make();
+  let el = cache.get(key);
+  if (!el) {
+    el = make();
+    if (el) cache.set(key, el);
+  }
+  return el;
 }
 
 function renderThought(step, live) {

@@ -12,11 +12,13 @@ export class ThreadStore {
     this.selected = new Map();  // parent key -> id of the sibling the user looks at
     this.dirty = new Map();     // id -> Set of changed step indexes, or "all"
     this.order = 0;             // arrival order breaks ties between equal `created`
+    this.kids = null;           // parent key -> children oldest first; rebuilt after changes
   }
 
   loadSnapshot(conversation, turns) {
     this.conversation = conversation;
     this.turns.clear();
+    this.kids = null;
     for (const turn of turns) this.put(turn);
     // Keep the user's branch choices that still exist; the rest fall back to the newest.
     for (const [key, id] of this.selected) {
@@ -31,6 +33,7 @@ export class ThreadStore {
     turn.steps = Array.isArray(turn.steps) ? turn.steps : [];
     turn.seq = Number.isInteger(turn.seq) ? turn.seq : 0;
     this.turns.set(turn.id, turn);
+    this.kids = null;
     this.markDirty(turn.id, "all");
     return turn;
   }
@@ -81,12 +84,17 @@ export class ThreadStore {
   }
 
   children(parentId) {
-    const key = keyOf(parentId);
-    const list = [];
-    for (const turn of this.turns.values()) {
-      if (keyOf(turn.parent_id) === key) list.push(turn);
+    if (!this.kids) {
+      // One pass over all turns, reused by every lookup until the tree changes.
+      this.kids = new Map();
+      for (const turn of this.turns.values()) {
+        const key = keyOf(turn.parent_id);
+        if (!this.kids.has(key)) this.kids.set(key, []);
+        this.kids.get(key).push(turn);
+      }
+      for (const list of this.kids.values()) list.sort(byAge);
     }
-    return list.sort(byAge);
+    return this.kids.get(keyOf(parentId)) || [];
   }
 
   /** The sibling shown under `parentId`: the user's choice, else the newest. */

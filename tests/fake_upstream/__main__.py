@@ -17,10 +17,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delta-interval", type=float, default=0.0, help="seconds per delta")
     parser.add_argument("--deltas", type=int, default=None, help="text deltas per echo reply")
     parser.add_argument("--emit-timestamps", action="store_true", help='add "_emitted" to events')
+    parser.add_argument("--stamp-text", action="store_true", help='end text deltas with "[n:time]"')
     args = parser.parse_args(argv)
     server = FakeUpstream(args.host, args.port, api_key=args.api_key,
                           delta_interval=args.delta_interval, deltas=args.deltas,
-                          emit_timestamps=args.emit_timestamps)
+                          emit_timestamps=args.emit_timestamps, stamp_text=args.stamp_text)
 
     async def run() -> None:
         task = asyncio.ensure_future(server.serve_forever())

@@ -67,6 +67,7 @@ class Config:
     delta_interval: float = 0.0  # seconds between step.delta events (1/20 = 20 deltas/s)
     deltas: int | None = None  # echo replies padded/merged to exactly this many text deltas
     emit_timestamps: bool = False  # add "_emitted": time.time() to every SSE event's JSON
+    stamp_text: bool = False  # end each text delta with "[seq:emit time]" (latency, loss, dups)
     background_delay: float = 0.2  # background runs wait this long before generating
     file_processing_gets: int = 0  # GETs that still report PROCESSING after the upload
     file_processing_seconds: float = 0.0  # ... and seconds
@@ -198,6 +199,17 @@ class Record:
             self.updated = now_iso()
             self.done.set()
             self.notify()
+
+
+def is_text_delta(event: dict[str, Any]) -> bool:
+    return event.get("event_type") == "step.delta" and tr.delta_type(event["delta"]) == "text"
+
+
+def stamp_text(event: dict[str, Any], seq: int) -> dict[str, Any]:
+    """The delta with "[seq:emit time]" appended: a client measures latency whatever the framing."""
+    delta = event["delta"]
+    text = f"{delta.get('text', '')}[{seq}:{time.time():.6f}]"
+    return {**event, "delta": {**delta, "text": text}}
 
 
 def new_interaction_id() -> str:
@@ -626,6 +638,7 @@ class FakeUpstream:
 
     async def _produce(self, record: Record, transcript: tr.Transcript) -> None:
         """Append the transcript's events to the record's log at the configured pace."""
+        stamped = 0
         try:
             if record.background and self.config.background_delay:
                 await asyncio.sleep(self.config.background_delay)
@@ -633,6 +646,9 @@ class FakeUpstream:
                 interval = self.config.delta_interval
                 if interval and event.get("event_type") == "step.delta":
                     await asyncio.sleep(interval)
+                if self.config.stamp_text and is_text_delta(event):
+                    stamped += 1
+                    event = stamp_text(event, stamped)
                 record.append(event, self._tokens)
         finally:
             record.finish()

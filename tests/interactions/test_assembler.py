@@ -9,37 +9,7 @@ import pytest
 from conversations.interactions import Assembler, merge_interactions, merge_usage, parse_event
 from tests.fake_upstream import transcripts
 
-SEED = """\
-event: interaction.created
-data: {"interaction":{"id":"v1_Chd","status":"in_progress","model":"gemini-3.5-flash"},"event_type":"interaction.created"}
-
-event: step.start
-data: {"index":0,"step":{"type":"thought"},"event_type":"step.start"}
-
-event: step.delta
-data: {"index":0,"delta":{"signature":"EvEFCu4F","type":"thought_signature"},"event_type":"step.delta"}
-
-event: step.stop
-data: {"index":0,"event_type":"step.stop"}
-
-event: step.start
-data: {"index":1,"step":{"type":"model_output"},"event_type":"step.start"}
-
-event: step.delta
-data: {"index":1,"delta":{"text":"AI ","type":"text"},"event_type":"step.delta"}
-
-event: step.delta
-data: {"index":1,"delta":{"text":"works ","type":"text"},"event_type":"step.delta"}
-
-event: step.stop
-data: {"index":1,"event_type":"step.stop"}
-
-event: interaction.completed
-data: {"interaction":{"id":"v1_Chd","status":"completed","usage":{"total_tokens":197}},"event_type":"interaction.completed"}
-
-event: done
-data: [DONE]
-"""
+SEED = (transcripts.FIXTURES / "seed_stream.sse").read_text() + "event: done\ndata: [DONE]\n\n"
 
 
 def sse_to_raw(text: str) -> list[dict]:
@@ -82,10 +52,10 @@ def fold(raws) -> Assembler:
 def test_it_folds_the_seed_transcript():
     asm = fold(sse_to_raw(SEED))
     assert asm.steps == [
-        {"type": "thought", "signature": "EvEFCu4F"},
+        {"type": "thought", "signature": "EvEFCu4F..."},
         {"type": "model_output", "content": [{"type": "text", "text": "AI works "}]},
     ]
-    assert (asm.interaction_id, asm.status, asm.usage) == ("v1_Chd", "completed",
+    assert (asm.interaction_id, asm.status, asm.usage) == ("v1_Chd...", "completed",
                                                           {"total_tokens": 197})
     assert asm.finished and asm.error is None
 
@@ -93,7 +63,8 @@ def test_it_folds_the_seed_transcript():
 def test_it_starts_from_the_content_step_start_carries():
     asm = fold([
         created(),
-        start(0, {"type": "thought", "signature": "", "summary": [{"type": "text", "text": "Plan"}]}),
+        start(0, {"type": "thought", "signature": "",
+                  "summary": [{"type": "text", "text": "Plan"}]}),
         stop(0),
         start(1, {"type": "model_output", "content": [{"type": "text", "text": "Hello"}]}),
         delta(1, {"type": "text", "text": ", "}),
@@ -108,7 +79,8 @@ def test_it_starts_from_the_content_step_start_carries():
 
 
 def test_it_does_not_mutate_the_events_it_was_fed():
-    raws = [created(), start(0, {"type": "model_output", "content": [{"type": "text", "text": "a"}]}),
+    raws = [created(),
+            start(0, {"type": "model_output", "content": [{"type": "text", "text": "a"}]}),
             delta(0, {"type": "text", "text": "b"}), stop(0), completed()]
     events = [parse_event(copy.deepcopy(r)) for r in raws]
     Assembler().feed_all(events).steps  # noqa: B018
@@ -441,3 +413,14 @@ def test_it_merges_the_recorded_continuation_hops():
     assert [s["content"][0]["text"] for s in asm.steps] == ["Part one. ", "Part two."]
     assert asm.usage["total_input_tokens"] == 25 and asm.usage["initial_input_tokens"] == 10
     assert asm.status == "completed" and len(asm.interaction_ids) == 2
+
+
+def test_it_survives_known_events_of_the_wrong_shape():
+    bad = [{"event_type": "step.delta", "index": [1], "delta": "x"},
+           {"event_type": "step.start", "index": 0, "step": "not a dict"},
+           {"event_type": "step.delta", "index": 0, "delta": {"type": {"odd": 1}}},
+           {"event_type": ["unhashable"]},
+           {"event_type": "interaction.completed", "interaction": "?"}]
+    asm = fold([created(), *bad, start(1, {"type": "model_output"}), delta(1, {"text": "ok"})])
+    assert asm.steps == [{"type": "model_output", "content": [{"type": "text", "text": "ok"}]}]
+    assert asm.unknown_events == bad

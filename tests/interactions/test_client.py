@@ -1,5 +1,6 @@
 """The HTTP client against the real loopback fake upstream: retries, resume, continuation."""
 
+import email.utils
 import time
 
 import httpx
@@ -121,6 +122,14 @@ async def test_it_retries_429_honouring_retry_after(client, fake_upstream):
     assert events[-1]["event_type"] == "interaction.completed"
     assert [r.method for r in fake_upstream.requests] == ["POST"] * 3
     assert len(fake_upstream.interactions) == 1  # the generation ran once
+
+
+async def test_it_honours_a_retry_after_http_date(client, fake_upstream):
+    fake_upstream.fault(503, retry_after=email.utils.formatdate(time.time() + 1, usegmt=True))
+    created = await client.create(BODY)
+    assert created.status == "completed"
+    first, second = fake_upstream.requests
+    assert 0 < second.time - first.time <= 1.5
 
 
 @pytest.mark.parametrize("status", [500, 503, 408, 409])
@@ -335,3 +344,31 @@ async def test_it_does_not_continue_background_runs(client, fake_upstream):
     fake_upstream.script("continuation")
     await collect(client.stream({**BODY, "background": True}))
     assert len(fake_upstream.requests) == 1
+
+
+async def test_it_passes_unknown_events_through(client, fake_upstream):
+    fake_upstream.script("unknown_types")
+    asm = Assembler()
+    kinds = []
+    async for event in client.stream(BODY):
+        asm.feed(event)
+        kinds.append(event.event_type)
+    assert "interaction.heartbeat" in kinds
+    assert asm.unknown_events[0]["event_type"] == "interaction.heartbeat"
+    assert asm.steps[0]["type"] == "hologram_call"
+    assert asm.steps[1]["content"][0]["type"] == "hologram"
+
+
+async def test_it_resumes_a_dropped_continuation_hop(client, fake_upstream):
+    (hop1,) = tr.load("continuation_hop1")
+    fake_upstream.script(hop1, long_reply(20))
+    fake_upstream.fault("drop", after=10, times=2)  # hop 1 ends first; hop 2 drops
+    asm, events = Assembler(), []
+    async for event in client.stream(BODY):
+        asm.feed(event)
+        events.append(event.to_dict())
+    first, second = (fake_upstream.interactions[i] for i in asm.interaction_ids)
+    assert events == first.events + second.events
+    assert [r.method for r in fake_upstream.requests] == ["POST", "POST", "GET"]
+    assert asm.steps[0]["content"][0]["text"] == "Part one. "
+    assert asm.finished

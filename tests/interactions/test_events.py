@@ -82,7 +82,8 @@ def test_it_keeps_unknown_fields_of_known_types():
 def test_it_exposes_lifecycle_fields():
     created = ev.parse_event({"event_type": "interaction.created", "event_id": "e1",
                               "interaction": {"id": "v1_a", "status": "in_progress"}})
-    assert (created.interaction_id, created.status, created.event_id) == ("v1_a", "in_progress", "e1")
+    assert (created.interaction_id, created.status, created.event_id) == (
+        "v1_a", "in_progress", "e1")
     done = ev.parse_event({"event_type": "interaction.completed", "interaction": {
         "id": "v1_a", "status": "requires_continuation", "continuation_token": "t",
         "usage": {"total_tokens": 3}}})
@@ -159,7 +160,8 @@ def test_it_accepts_string_user_input_content():
     ],
 )
 def test_it_computes_output_text_like_the_sdk(steps, expected):
-    assert ev.Interaction({"id": "i", "status": "completed", "steps": steps}).output_text == expected
+    inter = ev.Interaction({"id": "i", "status": "completed", "steps": steps})
+    assert inter.output_text == expected
 
 
 def test_it_finds_the_last_output_image():

@@ -1,0 +1,131 @@
+"""Browser tests: the real app under daphne, Debian's chromium, the fake upstream.
+
+The server runs in a subprocess on its own SQLite file, so these tests reach its data
+through the browser, the fake upstream's request log, and that database file.
+"""
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fake_upstream.server import FakeUpstream
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+PASSWORD = "correct horse battery staple"
+
+if not Path(CHROMIUM).exists():  # .ci/run installs it; make the reason loud if it is missing
+    pytest.exit(f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)", returncode=3)
+
+
+@dataclass
+class Site:
+    url: str
+    database: Path
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with sqlite3.connect(self.database) as db:
+            return db.execute(sql, params).fetchall()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory, upstream):
+    tmp = tmp_path_factory.mktemp("site")
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/db.sqlite3", MEDIA_ROOT=str(tmp),
+               ALLOWED_HOSTS="127.0.0.1", GEMINI_API_KEY=upstream.api_key,
+               GEMINI_API_BASE_URL=upstream.base_url, DJANGO_SETTINGS_MODULE="chatsite.settings")
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
+    create = ("from django.contrib.auth.models import User\n"
+              f"User.objects.create_user('alice', password={PASSWORD!r})\n"
+              f"User.objects.create_user('bob', password={PASSWORD!r})\n")
+    subprocess.run([*manage, "shell", "-c", create], env=env, check=True, cwd=ROOT)
+    with open(tmp / "daphne.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "chatsite.asgi:application"], env=env, cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT)
+        try:
+            _wait_for_port(port, process)
+            yield Site(url=f"http://127.0.0.1:{port}", database=tmp / "db.sqlite3")
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_upstream(upstream):
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+
+
+def log_in(browser, site: Site, username: str):
+    context = browser.new_context(base_url=site.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    return page
+
+
+@pytest.fixture
+def alice_page(browser, site):
+    page = log_in(browser, site, "alice")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def bob_page(browser, site):
+    page = log_in(browser, site, "bob")
+    yield page
+    page.context.close()
