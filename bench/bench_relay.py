@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -71,6 +72,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    total = sum(ticks[:8])  # guest time is already counted in user
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -96,8 +105,11 @@ class FakeUpstream:
         self.url = line.rsplit(" ", 1)[1].strip()
 
     def reset(self) -> None:
-        """Forget the stored interactions of the last step."""
+        """Forget the stored interactions of the last step (and any config change)."""
         httpx.post(f"{self.url}/_control/reset").raise_for_status()
+
+    def configure(self, **config: object) -> None:
+        httpx.post(f"{self.url}/_control/config", json=config).raise_for_status()
 
 
 # --- the relays under test ---------------------------------------------------------------
@@ -124,11 +136,15 @@ class Relay:
         return [f"ws://127.0.0.1:{port}/ws/conversations/{i:08d}-0000-4000-8000-000000000000/"
                 for i in range(n)]
 
+    def warmup_url(self, port: int) -> str:
+        """A conversation outside the N measured ones."""
+        return f"ws://127.0.0.1:{port}/ws/conversations/ffffffff-0000-4000-8000-000000000000/"
+
     def headers(self, port: int) -> dict[str, str]:
         return {}
 
-    def writes(self, port: int) -> int | None:
-        """Database writes so far (None: the relay has no database)."""
+    def writes(self, port: int) -> dict[str, int] | None:
+        """Database writes so far by statement and table (None: the relay has no database)."""
         return None
 
 
@@ -154,7 +170,6 @@ class NaiveRelay(Relay):
 class Chatsite(Relay):
     name = "chatsite"
     description = "chatsite under daphne (SQLite file database, in-memory channel layer)"
-    profile: str | None = None
 
     def __init__(self, workdir: Path, upstream: str, conversations: int):
         super().__init__(workdir, upstream)
@@ -180,19 +195,20 @@ class Chatsite(Relay):
         shutil.copyfile(self.template, self.database)
 
     def command(self, port: int) -> list[str]:
-        profile = ["--profile", self.profile] if self.profile else []
-        return [PYTHON, "bench/serve_chatsite.py", "serve", "--port", str(port), *profile]
+        return [PYTHON, "bench/serve_chatsite.py", "serve", "--port", str(port)]
 
     def urls(self, port: int, n: int) -> list[str]:
         return [f"ws://127.0.0.1:{port}/ws/conversations/{cid}/"
                 for cid in self.conversations[:n]]
 
+    def warmup_url(self, port: int) -> str:
+        return f"ws://127.0.0.1:{port}/ws/conversations/{self.conversations[-1]}/"
+
     def headers(self, port: int) -> dict[str, str]:
         return {"Cookie": self.cookie, "Origin": f"http://127.0.0.1:{port}"}
 
-    def writes(self, port: int) -> int:
-        stats = httpx.get(f"http://127.0.0.1:{port}/_bench/stats").json()
-        return sum(stats["writes"].values())
+    def writes(self, port: int) -> dict[str, int]:
+        return httpx.get(f"http://127.0.0.1:{port}/_bench/stats").json()["writes"]
 
 
 RELAYS = {"bare": BareRelay, "naive": NaiveRelay, "chatsite": Chatsite}
@@ -217,8 +233,10 @@ class Step:
     steps: float | None  # mean steps per turn
     seconds: float | None  # mean turn duration, send -> completed
     writes_per_turn: float | None
+    writes: dict | None = None  # statements by kind and table, all turns
     load: dict = field(default_factory=dict)  # CPU seconds of each process in the window
     wall: float = 0.0
+    machine_busy: float = 0.0  # share of all cores busy in the window, any process
     turns: list = field(default_factory=list)  # per-turn results, raw
 
     @property
@@ -279,6 +297,33 @@ class Workers:
             stop(proc)
 
 
+def start_profiler(pid: int, out: Path, log: Path) -> subprocess.Popen:
+    """py-spy sampling every thread of the server (collapsed stacks), without pausing it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or "py-spy"
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--nonblocking", "--threads",
+                             "--rate", "200", "--format", "raw", "--output", str(out)],
+                            stdout=log.open("a"), stderr=subprocess.STDOUT)
+
+
+def warm_up(relay: Relay, port: int, fake: FakeUpstream, args: argparse.Namespace,
+            log: Path) -> None:
+    """One short turn first: one-time costs (imports, the upstream client's TLS context,
+    the first database connection) are paid once per process, not per stream."""
+    fake.configure(deltas=5)
+    workers = Workers(1, [relay.warmup_url(port)], relay.headers(port), 5, 30, log)
+    try:
+        workers.wait_ready()
+        workers.start(time.time())
+        workers.wait_finished()
+        [turn] = workers.results()
+        if turn["status"] != "completed":
+            raise RuntimeError(f"the {relay.name} warm-up turn failed: {turn}")
+    finally:
+        workers.stop()
+        fake.configure(deltas=args.deltas)
+
+
 def run_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
              log: Path) -> Step:
     relay.prepare(n)
@@ -286,9 +331,12 @@ def run_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
     port = free_port()
     server = subprocess.Popen(relay.command(port), cwd=ROOT, env=relay.env(),
                               stdout=log.open("a"), stderr=subprocess.STDOUT)
-    workers = None
+    workers = spy = None
     try:
         wait_listening(port, server)
+        warm_up(relay, port, fake, args, log)
+        if args.profile:
+            spy = start_profiler(server.pid, Path(args.profile) / f"{relay.name}-{n}.txt", log)
         workers = Workers(args.workers, relay.urls(port, n), relay.headers(port), args.deltas,
                           args.timeout, log)
         ready = workers.wait_ready()
@@ -300,7 +348,10 @@ def run_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.time()
         workers.start(started + SEND_DELAY)
+        time.sleep(SEND_DELAY)
+        busy_before, total_before = machine_cpu()
         workers.wait_finished()
+        busy_after, total_after = machine_cpu()
         wall = time.time() - started - SEND_DELAY
         load = {name: round(cpu_seconds(pid) - cpu_before[name], 3) for name, pid in pids.items()}
         writes_after = relay.writes(port)
@@ -308,9 +359,16 @@ def run_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
     finally:
         if workers is not None:
             workers.stop()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            spy.wait(30)
         stop(server)
-    writes = None if writes_before is None else writes_after - writes_before
-    return summarize(relay.name, n, turns, load, wall, writes, args.deltas)
+    writes = None if writes_before is None else {
+        kind: count - writes_before.get(kind, 0) for kind, count in writes_after.items()
+        if count != writes_before.get(kind, 0)}
+    step = summarize(relay.name, n, turns, load, wall, writes, args.deltas)
+    step.machine_busy = (busy_after - busy_before) / (total_after - total_before)
+    return step
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -325,7 +383,7 @@ def mean(values: list[float]) -> float | None:
 
 
 def summarize(relay: str, n: int, turns: list[dict], load: dict, wall: float,
-              writes: int | None, deltas: int) -> Step:
+              writes: dict | None, deltas: int) -> Step:
     latencies = [x for turn in turns for x in turn["latencies"]]
     delivered = sum(turn["received"] for turn in turns)
     done = [turn for turn in turns if turn["status"] == "completed" and turn["seconds"]]
@@ -340,7 +398,7 @@ def summarize(relay: str, n: int, turns: list[dict], load: dict, wall: float,
         cpu_per_1000=load["server"] / delivered * 1000 if delivered else None,
         first_delta_p99=percentile(firsts, 99), rate=mean(rates),
         steps=mean([t["steps"] for t in done]), seconds=mean([t["seconds"] for t in done]),
-        writes_per_turn=None if writes is None else writes / n,
+        writes_per_turn=None if writes is None else sum(writes.values()) / n, writes=writes,
         load=load, wall=round(wall, 3), turns=turns)
 
 
@@ -355,21 +413,31 @@ def machine_load(step: Step, cores: int) -> float:
     return sum(step.load.values()) / (step.wall * cores) if step.wall else 0.0
 
 
+def others_load(step: Step, cores: int) -> float:
+    """Share of all cores that processes outside the benchmark used in the window."""
+    return max(0.0, step.machine_busy - machine_load(step, cores))
+
+
 def print_table(name: str, steps: list[Step], cores: int) -> None:
     chatsite = name == "chatsite"
     head = (f"{'N':>5} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6} {'dup':>4} {'gaps':>5} "
-            f"{'failed':>6} {'CPU s/1k':>8} {'1st p99':>8} {'rate/s':>6} {'load':>5}")
+            f"{'failed':>6} {'CPU s/1k':>8} {'1st p99':>8} {'rate/s':>6} {'load':>5} {'other':>5}")
     if chatsite:
         head += f" {'writes/turn':>11} {'budget':>6} {'steps':>5} {'seconds':>7}"
     print(head)
     for s in steps:
         row = (f"{s.n:>5} {fmt(s.p50):>8} {fmt(s.p99):>8} {s.lost:>6} {s.dup:>4} {s.gaps:>5} "
                f"{s.failed:>6} {fmt(s.cpu_per_1000, 3):>8} {fmt(s.first_delta_p99, 0):>8} "
-               f"{fmt(s.rate):>6} {machine_load(s, cores):>5.0%}")
+               f"{fmt(s.rate):>6} {machine_load(s, cores):>5.0%} {others_load(s, cores):>5.0%}")
         if chatsite:
             row += (f" {fmt(s.writes_per_turn):>11} {fmt(s.write_budget):>6} "
                     f"{fmt(s.steps, 1):>5} {fmt(s.seconds, 2):>7}")
         print(row + ("" if s.ok else "   x"))
+    for s in steps:
+        if s.writes:
+            shown = ", ".join(f"{kind} {count / s.n:.2f}"
+                              for kind, count in sorted(s.writes.items()))
+            print(f"  writes per turn at N={s.n}: {shown}")
 
 
 def capacity(steps: list[Step]) -> int:
@@ -435,8 +503,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="client worker processes")
     parser.add_argument("--timeout", type=float, help="seconds a step may take "
                         "(default: 3x the stream's length + 30)")
-    parser.add_argument("--profile", metavar="DIR",
-                        help="write a cProfile of each chatsite step's server into DIR")
+    parser.add_argument("--profile", metavar="DIR", help="record each step's server with "
+                        "py-spy (pip install py-spy) into DIR/<relay>-<N>.txt")
     args = parser.parse_args()
     args.ladder = [int(n) for n in args.ladder.split(",")]
     args.relays = args.relays.split(",")
@@ -451,8 +519,8 @@ def main() -> None:
     print(f"relay benchmark: {cores} cores ({platform.processor() or platform.machine()}), "
           f"Python {platform.python_version()}; ladder {args.ladder}; {args.deltas} deltas per "
           f"turn every {args.interval * 1000:.0f} ms; {args.workers} client workers")
-    print(f"the fake upstream, the relay server and the clients share these {cores} cores: "
-          "the 'load' column is their combined use of all of them\n", flush=True)
+    print(f"the fake upstream, the relay server and the clients share these {cores} cores "
+          f"(load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())})\n", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     log = workdir / "processes.log"
     fake = FakeUpstream(args.deltas, args.interval, workdir / "fake.log")
@@ -460,22 +528,19 @@ def main() -> None:
         relays: list[Relay] = []
         for name in args.relays:
             if name == "chatsite":
-                relay = Chatsite(workdir, fake.url, max(args.ladder))
-                if args.profile:
-                    Path(args.profile).mkdir(parents=True, exist_ok=True)
+                relay = Chatsite(workdir, fake.url, max(args.ladder) + 1)  # + warm-up
             else:
                 relay = RELAYS[name](workdir, fake.url)
             relays.append(relay)
         by_relay: dict[str, list[Step]] = {relay.name: [] for relay in relays}
         for n in args.ladder:  # relays alternate, so they see the same machine conditions
             for relay in relays:
-                if args.profile and isinstance(relay, Chatsite):
-                    relay.profile = str(Path(args.profile) / f"chatsite-{n}.prof")
                 step = run_step(relay, n, fake, args, log)
                 by_relay[relay.name].append(step)
                 print(f"  {relay.name:<9} N={n:<4} p99 {fmt(step.p99):>7} ms, lost {step.lost}, "
                       f"CPU {fmt(step.cpu_per_1000, 3)} s/1k deltas, "
-                      f"load {machine_load(step, cores):.0%}", flush=True)
+                      f"load {machine_load(step, cores):.0%} + others "
+                      f"{others_load(step, cores):.0%}", flush=True)
     finally:
         stop(fake.proc)
     print()
@@ -483,8 +548,9 @@ def main() -> None:
         print(f"== {relay.name}: {relay.description}")
         print_table(relay.name, by_relay[relay.name], cores)
         print()
-    print("x: p99 over 100 ms or deltas lost. 1st p99: ms from send to the first delta. "
-          "load: CPU of server + fake + clients / (wall x cores).\n")
+    print("x: p99 over 100 ms or deltas lost. gaps: frames out of seq. 1st p99: ms from send "
+          "to the first delta.\nload: CPU of server + fake + clients / (wall x cores); other: "
+          "the same for every other process on the machine.\n")
     checks = print_checks(by_relay, args.ladder)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"relay-{time.strftime('%Y%m%d-%H%M%S')}.json"

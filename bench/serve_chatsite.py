@@ -2,7 +2,7 @@
 
     bench/serve_chatsite.py setup --conversations 400   # migrate, one user, 400 conversations;
                                                          # prints {"cookie", "conversations"}
-    bench/serve_chatsite.py serve --port 8003 [--profile out.prof]
+    bench/serve_chatsite.py serve --port 8003
 
 Settings come from the environment, as with `make run` (DATABASE_URL, SECRET_KEY,
 GEMINI_API_KEY, GEMINI_API_BASE_URL, ...). Every INSERT, UPDATE and DELETE the server runs is
@@ -96,22 +96,12 @@ def setup(conversations: int) -> dict:
             "conversations": ids}
 
 
-def serve(port: int, profile: str | None) -> None:
-    import cProfile
-
+def serve(port: int) -> None:
     from bench.relays.common import serve_daphne
     from chatsite.asgi import application  # django.setup(), which installs daphne's reactor
 
     install_write_counter()
-    profiler = cProfile.Profile() if profile else None
-    if profiler:
-        profiler.enable()  # the event loop's thread only; database hops run elsewhere
-    try:
-        serve_daphne(with_stats(application), port)
-    finally:
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(profile)
+    serve_daphne(with_stats(application), port)
 
 
 def main() -> None:
@@ -122,12 +112,11 @@ def main() -> None:
     setup_parser.add_argument("--conversations", type=int, required=True)
     serve_parser = commands.add_parser("serve", help="serve chatsite with the write counter")
     serve_parser.add_argument("--port", type=int, required=True)
-    serve_parser.add_argument("--profile", help="write cProfile stats here on shutdown")
     args = parser.parse_args()
     if args.command == "setup":
         print(json.dumps(setup(args.conversations)))
     else:
-        serve(args.port, args.profile)
+        serve(args.port)
 
 
 if __name__ == "__main__":

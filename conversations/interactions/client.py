@@ -85,6 +85,9 @@ class _Hop:
             self.done = True
 
 
+POOL_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+
+
 class InteractionsClient:
     """Create, stream, get, cancel and delete interactions; upload files."""
 
@@ -107,7 +110,9 @@ class InteractionsClient:
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.max_resumes = max_resumes  # resumes in a row that bring nothing new
         self.max_hops = max_hops  # continuation hops per create
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        # Every streaming reply holds a connection for its whole length: httpx's default
+        # pool of 100 would queue the 101st conversation behind the others.
+        self._http = http or httpx.AsyncClient(timeout=timeout, limits=POOL_LIMITS)
         self._owns_http = http is None
         self._headers = {
             "x-goog-api-key": api_key.strip(),

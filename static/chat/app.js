@@ -3,7 +3,7 @@
 
 import { copyText, fadeServerToasts, toast } from "./dom.js";
 import { pendingView, TurnView } from "./render.js";
-import { initSettings, loadSettingsDialog } from "./settings.js";
+import { initSettings, loadSettingsDialog, settingsSettled } from "./settings.js";
 import { initSidebar, refreshSidebar, setSidebarTitle } from "./sidebar.js";
 import { ChatSocket, newClientId } from "./socket.js";
 import { RUNNING, ThreadStore } from "./thread.js";
@@ -66,6 +66,8 @@ const HANDLERS = {
   "turn.created"(f) {
     store.add(f.turn);
     acknowledge(f.turn.client_id);
+    // The first message names the conversation; fetch the new title with the list.
+    if (!store.conversation || !store.conversation.title) refreshSidebar().then(adoptSidebarTitle);
   },
   "turn.update"(f) {
     const result = store.applyUpdate(f);
@@ -136,7 +138,7 @@ function sendReliable(frameOut, text) {
     return true;
   }
   pending.set(frameOut.client_id, { text, parent_id: frameOut.parent_id });
-  socket.sendReliable(frameOut);
+  settingsSettled().then(() => socket.sendReliable(frameOut));
   stickToBottom = true;
   schedule();
   return true;
@@ -282,6 +284,17 @@ function updateComposer() {
   ui.send.disabled = !ui.input.value.trim() || !canSend();
   ui.hint.textContent = !loaded ? "Loading the conversation…"
     : pending.size && !online ? "Offline — your message is queued." : "";
+}
+
+/** Take the current conversation's title from the (freshly rendered) sidebar. */
+function adoptSidebarTitle() {
+  const id = config.conversation && config.conversation.id;
+  const item = id && document.querySelector(`.conv[data-id="${CSS.escape(id)}"]`);
+  const title = item && item.dataset.title;
+  if (title && store.conversation && !store.conversation.title) {
+    store.conversation.title = title;
+    showConversation({ id, title });
+  }
 }
 
 function showConversation(conversation) {

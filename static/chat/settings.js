@@ -4,6 +4,13 @@ import { h, toast } from "./dom.js";
 import { postForm } from "./sidebar.js";
 
 let wired = false;
+let saving = Promise.resolve();
+
+/** Resolves when no settings save is in flight: a message waits for it, so it is
+ * generated with the settings the user just chose. */
+export function settingsSettled() {
+  return saving;
+}
 
 /** The new-chat page has no settings form: borrow it from the new conversation's page. */
 export async function loadSettingsDialog(config) {
@@ -37,18 +44,21 @@ export function initSettings(config) {
   for (const close of dialog.querySelectorAll(".dialog-close")) {
     close.addEventListener("click", () => dialog.close());
   }
-  form.addEventListener("submit", async (e) => {
+  form.addEventListener("submit", (e) => {
     e.preventDefault();
     clearErrors(form);
-    const result = await postForm(form);
-    if (result.ok) {
-      dialog.close();
-      toast("Settings saved.", "info");
-      const model = document.getElementById("chat-model");
-      if (model && result.data.conversation) model.textContent = result.data.conversation.model;
-      return;
-    }
-    showErrors(form, result.data.errors || { __all__: [result.message] });
+    // Close at once, so the chat is usable again; reopen if the server refuses.
+    dialog.close();
+    saving = postForm(form).then((result) => {
+      if (result.ok) {
+        toast("Settings saved.", "info");
+        const model = document.getElementById("chat-model");
+        if (model && result.data.conversation) model.textContent = result.data.conversation.model;
+        return;
+      }
+      dialog.showModal();
+      showErrors(form, result.data.errors || { __all__: [result.message] });
+    });
   });
 }
 

@@ -34,8 +34,10 @@ export async function refreshSidebar() {
 }
 
 export function setSidebarTitle(id, title) {
-  const link = document.querySelector(`.conv[data-id="${CSS.escape(id || "")}"] .conv-link`);
-  if (link) link.textContent = title || "New chat";
+  const item = document.querySelector(`.conv[data-id="${CSS.escape(id || "")}"]`);
+  if (!item) return;
+  item.dataset.title = title || "";
+  item.querySelector(".conv-link").textContent = title || "New chat";
 }
 
 function markCurrent() {
@@ -99,7 +101,10 @@ function startRename(item) {
     const title = input.value.trim();
     if (!title || title === link.textContent.trim()) return finish();
     const result = await postForm(form);
-    if (result.ok) link.textContent = result.data.conversation.title;
+    if (result.ok) {
+      link.textContent = result.data.conversation.title;
+      item.dataset.title = result.data.conversation.title;
+    }
     else toast(result.message);
     finish();
   };

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.fake_upstream.server import FakeUpstream
 
@@ -22,6 +23,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 PASSWORD = "correct horse battery staple"
+
+# This machine has two cores and CI shares them with the server and the model: be patient.
+expect.set_options(timeout=15_000)
 
 if not Path(CHROMIUM).exists():  # .ci/run installs it; make the reason loud if it is missing
     pytest.exit(f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)", returncode=3)
