@@ -227,6 +227,7 @@ class Step:
     dup: int
     gaps: int  # frames whose seq was not the previous + 1
     failed: int  # turns that did not complete
+    frames_per_delta: float | None  # turn.update frames received per delta delivered
     cpu_per_1000: float | None  # server CPU seconds per 1,000 delivered deltas
     first_delta_p99: float | None  # ms from send to the first delta
     rate: float | None  # mean deltas/s per stream, as received
@@ -395,6 +396,7 @@ def summarize(relay: str, n: int, turns: list[dict], load: dict, wall: float,
         p99=percentile(latencies, 99), lost=sum(t["lost"] for t in turns),
         dup=sum(t["dup"] for t in turns), gaps=sum(t["gaps"] for t in turns),
         failed=len(turns) - len(done),
+        frames_per_delta=sum(t["frames"] for t in turns) / delivered if delivered else None,
         cpu_per_1000=load["server"] / delivered * 1000 if delivered else None,
         first_delta_p99=percentile(firsts, 99), rate=mean(rates),
         steps=mean([t["steps"] for t in done]), seconds=mean([t["seconds"] for t in done]),
@@ -421,14 +423,16 @@ def others_load(step: Step, cores: int) -> float:
 def print_table(name: str, steps: list[Step], cores: int) -> None:
     chatsite = name == "chatsite"
     head = (f"{'N':>5} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6} {'dup':>4} {'gaps':>5} "
-            f"{'failed':>6} {'CPU s/1k':>8} {'1st p99':>8} {'rate/s':>6} {'load':>5} {'other':>5}")
+            f"{'failed':>6} {'CPU s/1k':>8} {'frames':>6} {'1st p99':>8} {'rate/s':>6} "
+            f"{'load':>5} {'other':>5}")
     if chatsite:
         head += f" {'writes/turn':>11} {'budget':>6} {'steps':>5} {'seconds':>7}"
     print(head)
     for s in steps:
         row = (f"{s.n:>5} {fmt(s.p50):>8} {fmt(s.p99):>8} {s.lost:>6} {s.dup:>4} {s.gaps:>5} "
-               f"{s.failed:>6} {fmt(s.cpu_per_1000, 3):>8} {fmt(s.first_delta_p99, 0):>8} "
-               f"{fmt(s.rate):>6} {machine_load(s, cores):>5.0%} {others_load(s, cores):>5.0%}")
+               f"{s.failed:>6} {fmt(s.cpu_per_1000, 3):>8} {fmt(s.frames_per_delta, 2):>6} "
+               f"{fmt(s.first_delta_p99, 0):>8} {fmt(s.rate):>6} {machine_load(s, cores):>5.0%} "
+               f"{others_load(s, cores):>5.0%}")
         if chatsite:
             row += (f" {fmt(s.writes_per_turn):>11} {fmt(s.write_budget):>6} "
                     f"{fmt(s.steps, 1):>5} {fmt(s.seconds, 2):>7}")
@@ -548,9 +552,10 @@ def main() -> None:
         print(f"== {relay.name}: {relay.description}")
         print_table(relay.name, by_relay[relay.name], cores)
         print()
-    print("x: p99 over 100 ms or deltas lost. gaps: frames out of seq. 1st p99: ms from send "
-          "to the first delta.\nload: CPU of server + fake + clients / (wall x cores); other: "
-          "the same for every other process on the machine.\n")
+    print("x: p99 over 100 ms or deltas lost. gaps: frames out of seq. failed: turns not "
+          "completed. frames: frames per delta.\n1st p99: ms from send to the first delta. "
+          "rate/s: deltas per second per stream, as received.\nload: CPU of server + fake + "
+          "clients / (wall x cores); other: the same for every other process on the machine.\n")
     checks = print_checks(by_relay, args.ladder)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"relay-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -70,13 +70,6 @@ def turn_ancestors(*, turn: Turn) -> list[Turn]:
     return chain
 
 
-def running_turn_on_branch(*, conversation: Conversation, parent: Turn | None) -> Turn | None:
-    """A queued or in-progress turn answering the same parent (a second one is refused)."""
-    turns = Turn.objects.filter(conversation=conversation, status__in=RUNNING_STATUSES)
-    turns = turns.filter(parent=parent) if parent is not None else turns.filter(parent__isnull=True)
-    return turns.order_by("created").first()
-
-
 def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
     return {
         "id": str(conversation.id),

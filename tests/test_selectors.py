@@ -10,10 +10,13 @@ from conversations.models import Turn
 
 
 def send(conversation, client_id, parent=None, value="hi"):
+    """A turn whose reply has finished (a running parent cannot be chained onto)."""
     turn, _ = services.turn_create(
         conversation=conversation, client_id=client_id,
         input=[{"type": "text", "text": value}], parent=parent,
     )
+    services.turn_finish(turn_id=turn.pk, status=Turn.Status.COMPLETED, steps=[], seq=1)
+    turn.refresh_from_db()
     return turn
 
 
@@ -59,16 +62,6 @@ def test_it_walks_ancestors_from_the_root(conversation, django_assert_num_querie
     assert [t.pk for t in chain] == [root.pk, middle.pk, leaf.pk]
 
 
-def test_it_finds_a_running_turn_on_the_same_branch(conversation):
-    root = send(conversation, "a")
-    assert selectors.running_turn_on_branch(conversation=conversation, parent=None) == root
-    assert selectors.running_turn_on_branch(conversation=conversation, parent=root) is None
-    services.turn_finish(turn_id=root.pk, status=Turn.Status.COMPLETED, steps=[], seq=1)
-    assert selectors.running_turn_on_branch(conversation=conversation, parent=None) is None
-    child = send(conversation, "b", parent=root)
-    assert selectors.running_turn_on_branch(conversation=conversation, parent=root) == child
-
-
 def test_it_shapes_a_turn_for_the_websocket(conversation):
     root = send(conversation, "a")
     turn = send(conversation, "b", parent=root, value="hello")
@@ -77,11 +70,11 @@ def test_it_shapes_a_turn_for_the_websocket(conversation):
         "parent_id": str(root.id),
         "client_id": "b",
         "input": [{"type": "text", "text": "hello"}],
-        "status": "queued",
+        "status": "completed",
         "steps": [],
         "usage": None,
         "error": None,
-        "seq": 0,
+        "seq": 1,
         "created": turn.created.isoformat(),
     }
     assert selectors.turn_to_dict(root)["parent_id"] is None

@@ -23,6 +23,7 @@ const ui = {
   model: $("chat-model"),
   conn: $("connection-status"),
   jump: $("jump-latest"),
+  announce: $("sr-status"),
 };
 
 const store = new ThreadStore();
@@ -36,6 +37,8 @@ let frame = 0;
 let lastRenderMs = 0;
 let renders = 0;
 let stickToBottom = true;
+let starting = false;         // the new-chat page is creating its conversation
+let lastStatus = null;        // of the newest visible turn, to announce when it ends
 
 const actions = {
   regenerate(turnId) {
@@ -147,7 +150,8 @@ function sendReliable(frameOut, text) {
 /** The new-chat page has no conversation yet: create one, then send. */
 async function startConversation(frameOut, text) {
   const form = document.getElementById("new-chat-form");
-  ui.send.disabled = true;
+  starting = true;
+  updateComposer();
   try {
     const response = await fetch(form.action, {
       method: "POST", body: new FormData(form), headers: { Accept: "application/json" },
@@ -166,6 +170,7 @@ async function startConversation(frameOut, text) {
     toast(`Could not start a new chat (${err.message}).`);
     if (text && !ui.input.value) ui.input.value = text;
   } finally {
+    starting = false;
     updateComposer();
   }
 }
@@ -183,7 +188,7 @@ function submitComposer() {
 
 function canSend() {
   const last = store.last();
-  return loaded && !pending.size && !(last && RUNNING.has(last.status));
+  return loaded && !starting && !pending.size && !(last && RUNNING.has(last.status));
 }
 
 function stop() {
@@ -236,6 +241,7 @@ function render() {
   ui.empty.hidden = !loaded || wanted.length > 0;
   ui.list.setAttribute("aria-busy", loaded ? "false" : "true");
   updateComposer();
+  announce(path[path.length - 1]);
   if (atBottom) scrollToBottom();
   stickToBottom = false;
   ui.jump.hidden = isNearBottom();
@@ -284,6 +290,17 @@ function updateComposer() {
   ui.send.disabled = !ui.input.value.trim() || !canSend();
   ui.hint.textContent = !loaded ? "Loading the conversation…"
     : pending.size && !online ? "Offline — your message is queued." : "";
+}
+
+/** Tell screen readers when the reply being written ends (the text itself is not read out
+ * token by token: that would be noise). */
+function announce(turn) {
+  const status = turn ? turn.status : null;
+  if (RUNNING.has(lastStatus) && !RUNNING.has(status) && turn) {
+    const words = { completed: "Reply complete.", cancelled: "Reply stopped.", failed: "Reply failed." };
+    ui.announce.textContent = words[status] || `Reply ${status}.`;
+  }
+  lastStatus = status;
 }
 
 /** Take the current conversation's title from the (freshly rendered) sidebar. */

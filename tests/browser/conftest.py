@@ -92,7 +92,9 @@ def site(tmp_path_factory, upstream):
             process.wait(10)
 
 
-@pytest.fixture(scope="session")
+# Playwright's sync API keeps an event loop running in this thread while it is open:
+# close it after each module, so the async tests that follow can run their own loops.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
