@@ -8,6 +8,9 @@ with p99 <= 100 ms and nothing lost. Targets: chatsite's capacity >= 3x the naiv
 >= 50% of the bare relay's; its CPU per 1,000 deltas <= 2x the bare relay's; its database
 writes per turn <= steps + seconds + 3.
 
+The machine may be shared: a step during which other processes used more than --max-other of
+all cores is measured again (--retries), and the quietest attempt is kept.
+
 Processes: the fake upstream (`--stamp-text`: every delta carries "[seq:emit time]"), one
 fresh relay server per step (so its CPU is measured per step, from /proc), and client worker
 processes (bench/relays/clients.py) so that the clients do not share the server's GIL. They
@@ -171,8 +174,10 @@ class Chatsite(Relay):
     name = "chatsite"
     description = "chatsite under daphne (SQLite file database, in-memory channel layer)"
 
-    def __init__(self, workdir: Path, upstream: str, conversations: int):
+    def __init__(self, workdir: Path, upstream: str, conversations: int,
+                 settings: dict[str, str]):
         super().__init__(workdir, upstream)
+        self.settings = settings
         self.template = workdir / "template.sqlite3"
         self.database = workdir / "chatsite.sqlite3"
         setup = subprocess.run(
@@ -187,7 +192,7 @@ class Chatsite(Relay):
                 "SECRET_KEY": "bench-only-" + "x" * 40, "ALLOWED_HOSTS": "127.0.0.1",
                 "DATABASE_URL": f"sqlite:///{database or self.database}", "REDIS_URL": "",
                 "GEMINI_API_KEY": "test-key", "GEMINI_API_BASE_URL": self.upstream,
-                "LOG_LEVEL": "WARNING"}
+                "LOG_LEVEL": "WARNING", **self.settings}
 
     def prepare(self, n: int) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -494,6 +499,21 @@ def print_checks(by_relay: dict[str, list[Step]], ladder: list[int]) -> list[dic
     return checks
 
 
+def quietest_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
+                  log: Path, cores: int) -> Step:
+    """Run a step; while other processes kept the machine busy, run it again (see --retries)."""
+    attempts = []
+    for _ in range(1 + args.retries):
+        step = run_step(relay, n, fake, args, log)
+        attempts.append(step)
+        print(f"  {relay.name:<9} N={n:<4} p99 {fmt(step.p99):>7} ms, lost {step.lost}, "
+              f"CPU {fmt(step.cpu_per_1000, 3)} s/1k deltas, load {machine_load(step, cores):.0%}"
+              f" + others {others_load(step, cores):.0%}", flush=True)
+        if others_load(step, cores) <= args.max_other:
+            break
+    return min(attempts, key=lambda step: others_load(step, cores))
+
+
 # --- main ----------------------------------------------------------------------------------
 
 def parse_args() -> argparse.Namespace:
@@ -507,9 +527,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="client worker processes")
     parser.add_argument("--timeout", type=float, help="seconds a step may take "
                         "(default: 3x the stream's length + 30)")
+    parser.add_argument("--retries", type=int, default=2, help="measure a step again (keeping "
+                        "the quietest attempt) when other processes were busy during it")
+    parser.add_argument("--max-other", type=float, default=0.25, help="... busier than this "
+                        "share of all cores")
+    parser.add_argument("--chatsite-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for chatsite's environment, e.g. DB_CONN_MAX_AGE=600")
     parser.add_argument("--profile", metavar="DIR", help="record each step's server with "
                         "py-spy (pip install py-spy) into DIR/<relay>-<N>.txt")
     args = parser.parse_args()
+    args.chatsite_env = dict(item.split("=", 1) for item in args.chatsite_env)
     args.ladder = [int(n) for n in args.ladder.split(",")]
     args.relays = args.relays.split(",")
     if args.timeout is None:
@@ -524,7 +551,10 @@ def main() -> None:
           f"Python {platform.python_version()}; ladder {args.ladder}; {args.deltas} deltas per "
           f"turn every {args.interval * 1000:.0f} ms; {args.workers} client workers")
     print(f"the fake upstream, the relay server and the clients share these {cores} cores "
-          f"(load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())})\n", flush=True)
+          f"(load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())})", flush=True)
+    if args.chatsite_env:
+        print(f"chatsite settings from the command line: {args.chatsite_env}")
+    print()
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     log = workdir / "processes.log"
     fake = FakeUpstream(args.deltas, args.interval, workdir / "fake.log")
@@ -532,19 +562,15 @@ def main() -> None:
         relays: list[Relay] = []
         for name in args.relays:
             if name == "chatsite":
-                relay = Chatsite(workdir, fake.url, max(args.ladder) + 1)  # + warm-up
+                relay = Chatsite(workdir, fake.url, max(args.ladder) + 1,  # + warm-up
+                                 args.chatsite_env)
             else:
                 relay = RELAYS[name](workdir, fake.url)
             relays.append(relay)
         by_relay: dict[str, list[Step]] = {relay.name: [] for relay in relays}
         for n in args.ladder:  # relays alternate, so they see the same machine conditions
             for relay in relays:
-                step = run_step(relay, n, fake, args, log)
-                by_relay[relay.name].append(step)
-                print(f"  {relay.name:<9} N={n:<4} p99 {fmt(step.p99):>7} ms, lost {step.lost}, "
-                      f"CPU {fmt(step.cpu_per_1000, 3)} s/1k deltas, "
-                      f"load {machine_load(step, cores):.0%} + others "
-                      f"{others_load(step, cores):.0%}", flush=True)
+                by_relay[relay.name].append(quietest_step(relay, n, fake, args, log, cores))
     finally:
         stop(fake.proc)
     print()

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "conversations.views.site",
             ],
         },
     },
@@ -168,7 +169,7 @@ MEDIA_ROOT = Path(os.getenv("MEDIA_ROOT", BASE_DIR / "media"))
 _static_backend = (
     "django.contrib.staticfiles.storage.StaticFilesStorage"
     if DEBUG or TESTING
-    else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    else "chatsite.storage.StaticFilesStorage"
 )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 100_000
 MAX_FRAME = 512 * 1024
 MAX_CLIENT_ID = 64
+CLOSE_LOGGED_OUT = 4401
+CLOSE_NOT_FOUND = 4404
 
 
 class FrameError(Exception):
@@ -32,15 +34,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     conversation = None
 
     async def connect(self) -> None:
+        # Refusals are sent as close codes after the handshake, so the page can tell the
+        # person why and stop reconnecting; nothing else is ever sent on such a socket.
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close()
+            await self.accept()
+            await self.close(code=CLOSE_LOGGED_OUT)
             return
         try:
             self.conversation = await database_sync_to_async(selectors.conversation_for_user)(
                 user=user, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"])
         except Http404:
-            await self.close()
+            await self.accept()
+            await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = runner.group_name(self.conversation.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -60,20 +60,28 @@ async def test_it_streams_a_reply_and_stores_what_it_showed(alice, chat, gemini)
     assert turn.interaction_id and turn.usage
 
 
+async def refused_with(user, conversation_id) -> int:
+    """The close code a socket gets, checking that nothing else was sent on it."""
+    communicator = WebsocketCommunicator(router, f"/ws/conversations/{conversation_id}/")
+    communicator.scope["user"] = user
+    await communicator.connect(timeout=5)
+    output = await communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close"
+    return output["code"]
+
+
 async def test_it_refuses_another_users_socket(bob, chat):
-    communicator = WebsocketCommunicator(router, f"/ws/conversations/{chat.pk}/")
-    communicator.scope["user"] = bob
-    connected, _ = await communicator.connect(timeout=5)
-    assert not connected
+    assert await refused_with(bob, chat.pk) == 4404
+
+
+async def test_it_refuses_a_socket_for_a_conversation_that_does_not_exist(alice):
+    assert await refused_with(alice, uuid.uuid4()) == 4404
 
 
 async def test_it_refuses_an_anonymous_socket(chat):
     from django.contrib.auth.models import AnonymousUser
 
-    communicator = WebsocketCommunicator(router, f"/ws/conversations/{chat.pk}/")
-    communicator.scope["user"] = AnonymousUser()
-    connected, _ = await communicator.connect(timeout=5)
-    assert not connected
+    assert await refused_with(AnonymousUser(), chat.pk) == 4401
 
 
 @pytest.mark.parametrize("raw, code", [

@@ -219,12 +219,13 @@ def test_another_users_conversation_and_socket_are_refused(alice_page, bob_page,
     conversation_id = new_chat(alice_page)
     response = bob_page.goto(f"/c/{conversation_id}/")
     assert response.status == 404
-    opened = bob_page.evaluate("""(url) => new Promise((resolve) => {
+    received = bob_page.evaluate("""(url) => new Promise((resolve) => {
         const ws = new WebSocket(url);
-        ws.onopen = () => resolve("open");
-        ws.onclose = () => resolve("closed");
+        const messages = [];
+        ws.onmessage = (event) => messages.push(event.data);
+        ws.onclose = (event) => resolve({code: event.code, messages});
     })""", f"{site.url.replace('http', 'ws')}/ws/conversations/{conversation_id}/")
-    assert opened == "closed"
+    assert received == {"code": 4404, "messages": []}
 
 
 def test_the_local_model_answers_offline(alice_page, upstream):
