@@ -259,3 +259,17 @@ async def test_a_gemini_model_without_a_key_fails_clearly(alice, chat, settings)
         _, frames = await ask(ws, "hi")
     assert frames[-1]["status"] == "failed"
     assert "API key" in frames[-1]["error"]["message"]
+
+
+async def test_closing_the_socket_does_not_stop_the_reply(alice, chat, gemini):
+    gemini.configure(delta_interval=0.01, deltas=40)
+    async with socket(alice, chat) as ws:
+        await send(ws, type="send", client_id=new_id(), text="keep going", parent_id=None)
+        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+    for _ in range(100):
+        turn = await get_turn(turn_id)
+        if turn.status == "completed":
+            break
+        await asyncio.sleep(0.05)
+    assert turn.status == "completed"
+    assert len(text_of(turn.steps).split()) == 40
