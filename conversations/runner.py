@@ -307,7 +307,9 @@ async def hub_channel() -> str:
     loop = asyncio.get_running_loop()
     if loop not in _hub:
         layer = get_channel_layer()
-        channel = await layer.new_channel("runners.")
+        # The default prefix: Redis reads every process-local channel through one queue
+        # named by it, so a channel with another prefix would never be read.
+        channel = await layer.new_channel()
         _hub[loop] = (channel, asyncio.create_task(_serve_hub(layer, channel)))
     return _hub[loop][0]
 

@@ -19,7 +19,7 @@ from google.genai._gaos.utils.serializers import ALLOW_UNKNOWN_UNION_VARIANTS
 from httpx_sse import connect_sse
 from pydantic import TypeAdapter, ValidationError
 
-from conversations.interactions import events as ours
+from conversations import interactions as ours
 from tests.fake_upstream import transcripts as tr
 
 SSE_EVENT = TypeAdapter(sdk.InteractionSSEEvent)

@@ -66,7 +66,7 @@ def test_it_has_safe_defaults(tmp_path):
     assert shown["DEBUG"] is False
     assert shown["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1"]
     assert shown["ALLOW_SIGNUP"] is False
-    assert shown["STATIC"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert shown["STATIC"] == "chatsite.storage.StaticFilesStorage"
     assert "InMemoryChannelLayer" in shown["LAYER"]["BACKEND"]
     assert shown["LAYER"]["CONFIG"]["capacity"] == 10000
 

@@ -1,7 +1,10 @@
 """Gemini Interactions API layer: client, typed events, stream assembler, errors (no Django)."""
 
-from .assembler import Assembler, merge_interactions, merge_usage
+from .assembler import Assembler
 from .client import API_REVISION, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, InteractionsClient
+from .content import ANNOTATION_TYPES, CONTENT_TYPES, parse_annotation, parse_content
+from .continuation import merge_interactions, merge_usage
+from .deltas import DELTA_TYPES, parse_delta
 from .errors import (
     APIError,
     AuthenticationError,
@@ -18,14 +21,9 @@ from .errors import (
     StreamInterrupted,
 )
 from .events import (
-    ANNOTATION_TYPES,
-    CONTENT_TYPES,
-    DELTA_TYPES,
     EVENT_TYPES,
-    STEP_TYPES,
     ErrorEvent,
     Event,
-    Interaction,
     InteractionCompleted,
     InteractionCreated,
     InteractionStatusUpdate,
@@ -34,14 +32,11 @@ from .events import (
     StepStart,
     StepStop,
     UnknownEvent,
-    output_text,
-    parse_annotation,
-    parse_content,
-    parse_delta,
     parse_event,
-    parse_step,
 )
+from .interaction import Interaction, output_text
 from .retry import RetryPolicy
+from .steps import STEP_TYPES, parse_step
 
 __all__ = [
     "ANNOTATION_TYPES", "API_REVISION", "CONTENT_TYPES", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT",

@@ -15,9 +15,9 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .continuation import merge_usage
+from .delta_handlers import DELTA_HANDLERS, as_blocks, copy_json, on_unknown_delta
 from .events import (
-    DELTA_TYPES,
-    SERVER_TOOLS,
     ErrorEvent,
     Event,
     InteractionCompleted,
@@ -29,6 +29,7 @@ from .events import (
     StepStop,
     UnknownEvent,
 )
+from .steps import SERVER_TOOLS
 
 # Step type implied by a delta that arrives for a step that was never started.
 _IMPLIED_STEP = {
@@ -39,80 +40,6 @@ _IMPLIED_STEP = {
     "function_result": "function_result",
     **{f"{tool}_{kind}": f"{tool}_{kind}" for tool in SERVER_TOOLS for kind in ("call", "result")},
 }
-
-# Usage breakdown lists are merged per entry key, summing the int fields (protocol 11.2).
-_USAGE_LIST_KEYS = ("modality", "type")
-
-
-def copy_json(obj: Any) -> Any:
-    """Deep copy of JSON-like data (dicts and lists; strings are immutable and shared)."""
-    if type(obj) is dict:
-        return {k: copy_json(v) for k, v in obj.items()}
-    if type(obj) is list:
-        return [copy_json(v) for v in obj]
-    return obj
-
-
-def merge_usage(usages: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Merge per-hop usage the way the SDK does: ints summed, breakdowns merged per key."""
-    hops = [u for u in usages if u]
-    if len(hops) <= 1:
-        return hops[0] if hops else None
-    merged: dict[str, Any] = {}
-    for usage in hops:
-        for key, value in usage.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                merged[key] = merged.get(key, 0) + value
-            elif isinstance(value, list):
-                merged[key] = _merge_breakdown(merged.get(key) or [], value)
-            else:
-                merged[key] = value
-    first = hops[0]
-    initial = first.get("initial_input_tokens", first.get("total_input_tokens"))
-    if initial is not None:
-        merged["initial_input_tokens"] = initial
-    return merged
-
-
-def _merge_breakdown(into: list[Any], more: list[Any]) -> list[Any]:
-    out = [dict(e) if isinstance(e, dict) else e for e in into]
-    for entry in more:
-        key = next((k for k in _USAGE_LIST_KEYS if isinstance(entry, dict) and k in entry), None)
-        same = next((e for e in out if key and isinstance(e, dict) and e.get(key) == entry[key]),
-                    None)
-        if same is None:
-            out.append(dict(entry) if isinstance(entry, dict) else entry)
-            continue
-        for k, v in entry.items():
-            if k != key and isinstance(v, int) and not isinstance(v, bool):
-                same[k] = same.get(k, 0) + v
-    return out
-
-
-def merge_interactions(hops: list[dict[str, Any]]) -> dict[str, Any]:
-    """One Interaction dict from the continuation hops of a unary create (protocol 11.2)."""
-    first, last = hops[0], hops[-1]
-    merged = dict(last)
-    steps: list[dict[str, Any]] = list(first.get("steps") or [])
-    for hop in hops[1:]:
-        steps.extend(_drop_leading_user_input(hop.get("steps") or []))
-    merged["steps"] = steps
-    usage = merge_usage(h.get("usage") for h in hops)
-    if usage is not None:
-        merged["usage"] = usage
-    for key in ("previous_interaction_id", "created", "input"):
-        if key in first:
-            merged[key] = first[key]
-        else:
-            merged.pop(key, None)
-    return merged
-
-
-def _drop_leading_user_input(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    n = 0
-    while n < len(steps) and steps[n].get("type") == "user_input":
-        n += 1
-    return steps[n:]
 
 
 class Assembler:
@@ -242,7 +169,7 @@ class Assembler:
                 self._annotate(i, self._steps[i], delta)
             return
         self._flush()
-        handler = _DELTA_HANDLERS.get(kind, _on_unknown_delta)  # type: ignore[arg-type]
+        handler = DELTA_HANDLERS.get(kind, on_unknown_delta)  # type: ignore[arg-type]
         handler(self, i, self._steps[i], delta)
 
     def _append_text(self, i: int, text: str) -> None:
@@ -272,7 +199,7 @@ class Assembler:
         in_summary = step.get("type") == "thought"
         blocks = step.get("summary" if in_summary else "content")
         if not isinstance(blocks, list):
-            blocks = _as_blocks(blocks)
+            blocks = as_blocks(blocks)
             step["summary" if in_summary else "content"] = blocks
             self._mark(i)
         if blocks and isinstance(blocks[-1], dict) and _is_text(blocks[-1]):
@@ -424,7 +351,7 @@ class Assembler:
         self._flush()
         blocks = step.get("content")
         if not isinstance(blocks, list):
-            blocks = step["content"] = _as_blocks(blocks)
+            blocks = step["content"] = as_blocks(blocks)
         block = next((b for b in reversed(blocks) if isinstance(b, dict) and _is_text(b)), None)
         if block is None:
             block = {"type": "text", "text": ""}
@@ -436,93 +363,3 @@ class Assembler:
 def _is_text(block: dict[str, Any]) -> bool:
     kind = block.get("type")
     return kind == "text" or (kind is None and "text" in block)
-
-
-def _as_blocks(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return [{"type": "text", "text": value}]
-    if isinstance(value, dict):
-        return [value]
-    return list(value or ())
-
-
-# ---------------------------------------------------------------------- delta handlers
-# Each takes (assembler, global step index, step dict, raw delta). Text is handled inline.
-
-Handler = Callable[[Assembler, int, dict[str, Any], dict[str, Any]], None]
-
-
-def _on_text(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    asm._append_text(i, delta.get("text") or "")
-
-
-def _on_annotation(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    asm._annotate(i, step, delta)
-
-
-def _on_media(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    blocks = step.get("content")
-    if not isinstance(blocks, list):
-        blocks = step["content"] = _as_blocks(blocks)
-    blocks.append(dict(delta))
-    asm._mark(i)
-
-
-def _on_summary(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    content = delta.get("content")
-    summary = step.get("summary")
-    if not isinstance(summary, list):
-        summary = step["summary"] = _as_blocks(summary)
-    if isinstance(content, list):
-        summary.extend(copy_json(content))
-    elif content is not None:
-        summary.append(copy_json(content))
-    asm._mark(i)
-
-
-def _on_signature(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    step["signature"] = delta.get("signature")
-    asm._mark(i)
-
-
-def _on_arguments(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    fragment = delta["arguments"] if "arguments" in delta else delta.get("partial_arguments")
-    if isinstance(fragment, str):
-        asm._args.setdefault(i, []).append(fragment)  # parsed at step.stop
-        asm.changed.add(i)
-    elif isinstance(fragment, dict):
-        current = step.get("arguments")
-        step["arguments"] = {**current, **fragment} if isinstance(current, dict) else fragment
-        asm._mark(i)
-
-
-def _on_fields(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    """Call/result deltas: their fields (arguments, result, signature...) go onto the step."""
-    for key, value in delta.items():
-        if key != "type":
-            step[key] = copy_json(value)
-    asm._mark(i)
-
-
-def _on_unknown_delta(asm: Assembler, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-    kind = delta.get("type")
-    if kind is None or kind == step.get("type") or str(kind).endswith(("_call", "_result")):
-        _on_fields(asm, i, step, delta)  # an untyped or new tool delta: same shape as known ones
-    else:
-        asm.unknown_deltas.append((i, delta))
-
-
-_BY_DELTA_CLASS: dict[str, Handler] = {
-    "TextDelta": _on_text,
-    "TextAnnotationDelta": _on_annotation,
-    "MediaDelta": _on_media,
-    "ThoughtSummaryDelta": _on_summary,
-    "ThoughtSignatureDelta": _on_signature,
-    "ArgumentsDelta": _on_arguments,
-    "ToolDelta": _on_fields,
-}
-
-# delta type name -> handler, derived from the shared table so both always list the same names.
-_DELTA_HANDLERS: dict[str, Handler] = {
-    name: _BY_DELTA_CLASS[cls.__name__] for name, cls in DELTA_TYPES.items()
-}

@@ -10,7 +10,8 @@ to an `Assembler` (which records `.error`) or raise `StreamError.from_error(even
 SSE framing is done by `sse.SSEDecoder`, which is tested against httpx-sse's decoder but
 splits whole chunks instead of decoding line by line: bench/bench_stream.py measured parse +
 assemble on top of httpx-sse's `aiter_sse` at about +22% CPU over plain httpx-sse iteration,
-and this client at about +11%.
+and this client at about +11%. The stream loop's bookkeeping and payload decoding are in
+`stream`; when a continuation hop follows, and how hops merge, in `continuation`.
 """
 
 from __future__ import annotations
@@ -23,21 +24,13 @@ from typing import Any
 import httpx
 
 from . import files
-from .assembler import merge_interactions
-from .errors import APIError, ConnectionFailed, InteractionsError, StreamInterrupted
-from .events import (
-    EVENT_TYPES,
-    ErrorEvent,
-    Event,
-    Interaction,
-    InteractionCompleted,
-    InteractionCreated,
-    InteractionStatusUpdate,
-    StepDelta,
-    parse_event,
-)
+from .continuation import continues, merge_interactions, next_hop_body
+from .errors import APIError, ConnectionFailed, InteractionsError
+from .events import EVENT_TYPES, Event, StepDelta, parse_event
+from .interaction import Interaction
 from .retry import RetryPolicy
 from .sse import SSEDecoder
+from .stream import Hop, Malformed, decode, describe, events_of, interrupted
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_REVISION = "2026-05-20"
@@ -47,43 +40,6 @@ JSON = "application/json"
 SSE = "text/event-stream"
 
 Opener = Callable[[], Awaitable[httpx.Response]]
-
-
-class _Malformed(Exception):
-    """A `data:` payload that is not a JSON object: treated like a dropped connection."""
-
-
-class _Hop:
-    """Bookkeeping of one interaction's stream: ids for resuming and what was yielded."""
-
-    __slots__ = ("interaction_id", "status", "token", "done", "last_event_id", "count", "ids")
-
-    def __init__(self, interaction_id: str | None = None, last_event_id: str | None = None):
-        self.interaction_id = interaction_id
-        self.status: str | None = None
-        self.token: str | None = None
-        self.done = False  # completed, error or [DONE]: a later EOF is not a drop
-        self.last_event_id = last_event_id
-        self.count = 0  # events yielded
-        self.ids: dict[str, int] = {}  # event_id -> number of events yielded up to it
-
-    def observe(self, event: Event) -> None:
-        """Track the lifecycle fields of a non-delta event."""
-        cls = type(event)
-        if cls is InteractionCreated:
-            self.interaction_id = event.interaction_id or self.interaction_id
-            self.status = event.status
-        elif isinstance(event, InteractionStatusUpdate):
-            self.interaction_id = self.interaction_id or event.interaction_id
-            self.status = event.status or self.status
-        elif cls is InteractionCompleted and isinstance(event.raw.get("interaction"), dict):
-            self.interaction_id = event.interaction_id or self.interaction_id
-            self.status = event.status
-            self.token = event.continuation_token
-            self.done = True
-        elif cls is ErrorEvent:
-            self.done = True
-
 
 POOL_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
 
@@ -197,9 +153,9 @@ class InteractionsClient:
         """Create (non-streaming); continuation hops are followed and merged into one result."""
         body = {k: v for k, v in body.items() if k != "stream"}
         hops = [await self.request_json("POST", "/interactions", body=body)]
-        while len(hops) < self.max_hops and _continues(body, hops[-1].get("status"),
-                                                       hops[-1].get("continuation_token")):
-            body = _next_hop_body(body, hops[-1].get("id"), hops[-1]["continuation_token"])
+        while len(hops) < self.max_hops and continues(body, hops[-1].get("status"),
+                                                      hops[-1].get("continuation_token")):
+            body = next_hop_body(body, hops[-1].get("id"), hops[-1]["continuation_token"])
             hops.append(await self.request_json("POST", "/interactions", body=body))
         merged = hops[0] if len(hops) == 1 else merge_interactions(hops)
         return Interaction(merged, [h.get("id") for h in hops if h.get("id")])
@@ -222,12 +178,12 @@ class InteractionsClient:
         """Streaming create: every event of every continuation hop, exactly once, in order."""
         body = {**body, "stream": True}
         opener = self._opener("POST", self.url("/interactions"), body)
-        return self._events(_Hop(), opener, body)
+        return self._events(Hop(), opener, body)
 
     def get_stream(self, interaction_id: str, last_event_id: str | None = None
                    ) -> AsyncIterator[Event]:
         """Replay (or follow) a stored interaction's stream, after `last_event_id` if given."""
-        hop = _Hop(interaction_id, last_event_id)
+        hop = Hop(interaction_id, last_event_id)
         return self._events(hop, self._resume_opener(hop), None)
 
     def _opener(self, method: str, url: str, body: Any = None,
@@ -235,14 +191,14 @@ class InteractionsClient:
         return lambda: self.request(method, url, body=body, params=params, accept=SSE,
                                     stream=True)
 
-    def _resume_opener(self, hop: _Hop) -> Opener:
+    def _resume_opener(self, hop: Hop) -> Opener:
         params = {"stream": "true"}
         if hop.last_event_id is not None:
             params["last_event_id"] = hop.last_event_id
         return self._opener("GET", self.url(f"/interactions/{hop.interaction_id}"),
                             params=params)
 
-    async def _events(self, hop: _Hop, opener: Opener, body: dict[str, Any] | None
+    async def _events(self, hop: Hop, opener: Opener, body: dict[str, Any] | None
                       ) -> AsyncIterator[Event]:
         """The hot loop: read, frame, decode, resume after drops, follow continuation hops.
 
@@ -262,7 +218,7 @@ class InteractionsClient:
             try:
                 if not response.headers.get("content-type", "").startswith(SSE):
                     await response.aread()  # a JSON answer to a streaming request
-                    for event in _events_of(response.json()):
+                    for event in events_of(response.json()):
                         hop.observe(event)
                         yield event
                     return
@@ -273,7 +229,7 @@ class InteractionsClient:
                         if data == b"[DONE]":
                             hop.done = True
                             break
-                        raw = _decode(data)
+                        raw = decode(data)
                         event_id = raw.get("event_id")
                         if replay_pos is not None:
                             if event_id is not None and event_id in hop.ids:
@@ -299,16 +255,16 @@ class InteractionsClient:
                             break
                     if hop.done:
                         break
-            except (httpx.TransportError, _Malformed) as exc:
-                reason = _describe(exc)
+            except (httpx.TransportError, Malformed) as exc:
+                reason = describe(exc)
             finally:
                 await response.aclose()
             if hop.done:
-                if body is None or hops >= self.max_hops or not _continues(
+                if body is None or hops >= self.max_hops or not continues(
                         body, hop.status, hop.token):
                     return
-                body = _next_hop_body(body, hop.interaction_id, hop.token)  # type: ignore[arg-type]
-                hop, hops, replay_pos, stalled = _Hop(), hops + 1, None, 0
+                body = next_hop_body(body, hop.interaction_id, hop.token)  # type: ignore[arg-type]
+                hop, hops, replay_pos, stalled = Hop(), hops + 1, None, 0
                 opener = self._opener("POST", self.url("/interactions"), body)
                 continue
             stalled = 0 if hop.count > count_before else stalled + 1
@@ -317,23 +273,23 @@ class InteractionsClient:
             replay_pos = hop.ids.get(hop.last_event_id, 0) if hop.last_event_id else 0
             opener = self._resume_opener(hop)
 
-    async def _open(self, opener: Opener, hop: _Hop, *, resuming: bool) -> httpx.Response:
+    async def _open(self, opener: Opener, hop: Hop, *, resuming: bool) -> httpx.Response:
         try:
             return await opener()
         except InteractionsError as exc:
             if not resuming:
                 raise
-            raise _interrupted(hop, f"resuming failed: {exc.message}") from exc
+            raise interrupted(hop, f"resuming failed: {exc.message}") from exc
 
-    def _check_resumable(self, hop: _Hop, reason: str, stalled: int,
+    def _check_resumable(self, hop: Hop, reason: str, stalled: int,
                          body: dict[str, Any] | None) -> None:
         """Raise StreamInterrupted when a dropped stream cannot (or may no longer) be resumed."""
         if body is not None and body.get("store") is False:
-            raise _interrupted(hop, f"{reason}, and store=false leaves nothing to resume")
+            raise interrupted(hop, f"{reason}, and store=false leaves nothing to resume")
         if not hop.interaction_id:
-            raise _interrupted(hop, f"{reason} before the interaction had an id")
+            raise interrupted(hop, f"{reason} before the interaction had an id")
         if stalled >= self.max_resumes:
-            raise _interrupted(hop, f"{reason}; gave up after {self.max_resumes} resumes")
+            raise interrupted(hop, f"{reason}; gave up after {self.max_resumes} resumes")
 
     # ------------------------------------------------------------------ files
 
@@ -355,57 +311,7 @@ class InteractionsClient:
         return await files.wait_until_active(self, name, timeout=timeout, interval=interval)
 
 
-# ---------------------------------------------------------------------- helpers
-
-
-_scan = json.JSONDecoder().scan_once
-
-
-def _decode(data: bytes) -> dict[str, Any]:
-    """One event's JSON object; raises _Malformed for anything else."""
-    text = data.decode(errors="replace")
-    try:
-        # The C scanner straight away: json.loads adds encoding sniffing and regex calls.
-        raw, end = _scan(text, 0)
-        if end != len(text) and text[end:].strip():
-            raise ValueError("extra data")
-    except (StopIteration, ValueError):
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise _Malformed(text[:120]) from exc
-    if type(raw) is not dict:
-        raise _Malformed(text[:120])
-    return raw
-
-
-def _continues(body: dict[str, Any], status: str | None, token: str | None) -> bool:
-    """Whether a hop that ended with `status`/`token` is followed by another (protocol 11.2)."""
-    if status != "requires_continuation" or not token:
-        return False
-    if token == body.get("continuation_token"):
-        return False  # the same token again would loop forever
-    return not (body.get("background") or "agent" in body or "agent_config" in body)
-
-
-def _next_hop_body(body: dict[str, Any], interaction_id: str | None, token: str
-                   ) -> dict[str, Any]:
-    """store=true: chain onto the hop, without input; store=false: resend the input."""
-    if body.get("store") is False:
-        return {**body, "continuation_token": token}
-    nxt = {k: v for k, v in body.items() if k not in ("input", "previous_interaction_id")}
-    return {**nxt, "continuation_token": token, "previous_interaction_id": interaction_id}
-
-
-def _events_of(interaction: dict[str, Any]) -> list[Event]:
-    """The events a stream of this (already complete) Interaction would have carried."""
-    head = {k: v for k, v in interaction.items() if k != "steps"}
-    raws: list[dict[str, Any]] = [{"event_type": "interaction.created", "interaction": head}]
-    for index, step in enumerate(interaction.get("steps") or ()):
-        raws.append({"event_type": "step.start", "index": index, "step": step})
-        raws.append({"event_type": "step.stop", "index": index})
-    raws.append({"event_type": "interaction.completed", "interaction": head})
-    return [parse_event(r) for r in raws]
+# ---------------------------------------------------------------------- request helpers
 
 
 def _may_retry(method: str, exc: httpx.TransportError) -> bool:
@@ -413,24 +319,8 @@ def _may_retry(method: str, exc: httpx.TransportError) -> bool:
     return not (method == "POST" and isinstance(exc, httpx.ReadTimeout))
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, _Malformed):
-        return f"the stream sent a malformed event ({exc})"
-    if isinstance(exc, httpx.TimeoutException):
-        return "the stream went silent (read timeout)"
-    return f"the connection dropped ({type(exc).__name__}: {exc or 'no details'})"
-
-
 def _connection_failed(exc: httpx.TransportError) -> ConnectionFailed:
     if isinstance(exc, httpx.TimeoutException):
         return ConnectionFailed(f"The Gemini API did not answer in time ({type(exc).__name__}).")
     return ConnectionFailed(
         f"Could not reach the Gemini API ({type(exc).__name__}: {exc or 'no details'}).")
-
-
-def _interrupted(hop: _Hop, reason: str) -> StreamInterrupted:
-    return StreamInterrupted(
-        f"The reply was interrupted: {reason}.",
-        interaction_id=hop.interaction_id,
-        last_event_id=hop.last_event_id,
-    )

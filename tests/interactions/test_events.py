@@ -7,6 +7,18 @@ import json
 import pytest
 
 from conversations.interactions import events as ev
+from conversations.interactions.content import (
+    ANNOTATION_TYPES,
+    CONTENT_TYPES,
+    UnknownAnnotation,
+    UnknownContent,
+    UrlCitation,
+    parse_annotation,
+    parse_content,
+)
+from conversations.interactions.deltas import DELTA_TYPES, TextDelta, UnknownDelta, parse_delta
+from conversations.interactions.interaction import Interaction
+from conversations.interactions.steps import STEP_TYPES, ModelOutputStep, UnknownStep, parse_step
 
 SDK_TYPES = "google.genai._gaos.types.interactions"
 
@@ -20,10 +32,10 @@ def _sdk_names(module: str, table: str) -> set[str]:
     ("ours", "module", "table"),
     [
         (ev.EVENT_TYPES, "interactionsseevent", "_INTERACTION_SSE_EVENT_VARIANTS"),
-        (ev.STEP_TYPES, "step", "_STEP_VARIANTS"),
-        (ev.DELTA_TYPES, "stepdeltadata", "_STEP_DELTA_DATA_VARIANTS"),
-        (ev.CONTENT_TYPES, "content", "_CONTENT_VARIANTS"),
-        (ev.ANNOTATION_TYPES, "annotation", "_ANNOTATION_VARIANTS"),
+        (STEP_TYPES, "step", "_STEP_VARIANTS"),
+        (DELTA_TYPES, "stepdeltadata", "_STEP_DELTA_DATA_VARIANTS"),
+        (CONTENT_TYPES, "content", "_CONTENT_VARIANTS"),
+        (ANNOTATION_TYPES, "annotation", "_ANNOTATION_VARIANTS"),
     ],
 )
 def test_it_knows_every_type_the_sdk_knows(ours, module, table):
@@ -40,10 +52,10 @@ def test_it_dispatches_events_by_event_type():
 @pytest.mark.parametrize(
     ("parse", "tables"),
     [
-        (ev.parse_step, ev.STEP_TYPES),
-        (ev.parse_content, ev.CONTENT_TYPES),
-        (ev.parse_annotation, ev.ANNOTATION_TYPES),
-        (ev.parse_delta, ev.DELTA_TYPES),
+        (parse_step, STEP_TYPES),
+        (parse_content, CONTENT_TYPES),
+        (parse_annotation, ANNOTATION_TYPES),
+        (parse_delta, DELTA_TYPES),
     ],
 )
 def test_it_dispatches_nested_objects_by_type(parse, tables):
@@ -55,10 +67,10 @@ def test_it_dispatches_nested_objects_by_type(parse, tables):
     ("parse", "unknown", "raw"),
     [
         (ev.parse_event, ev.UnknownEvent, {"event_type": "step.teleport", "x": [1, {"y": None}]}),
-        (ev.parse_step, ev.UnknownStep, {"type": "hologram_call", "id": "h1", "args": {"a": 1}}),
-        (ev.parse_content, ev.UnknownContent, {"type": "smell", "data": "AAAA", "extra": True}),
-        (ev.parse_annotation, ev.UnknownAnnotation, {"type": "vibe", "start_index": 3}),
-        (ev.parse_delta, ev.UnknownDelta, {"type": "brand_new_delta", "payload": "z"}),
+        (parse_step, UnknownStep, {"type": "hologram_call", "id": "h1", "args": {"a": 1}}),
+        (parse_content, UnknownContent, {"type": "smell", "data": "AAAA", "extra": True}),
+        (parse_annotation, UnknownAnnotation, {"type": "vibe", "start_index": 3}),
+        (parse_delta, UnknownDelta, {"type": "brand_new_delta", "payload": "z"}),
     ],
 )
 def test_it_keeps_unknown_types_verbatim(parse, unknown, raw):
@@ -74,7 +86,7 @@ def test_it_keeps_unknown_fields_of_known_types():
                                                                      "new_field": "kept"}]}}
     event = ev.parse_event(raw)
     assert event.to_dict() is raw
-    step = ev.parse_step(event.step)
+    step = parse_step(event.step)
     assert step.to_dict()["novel"] == 1
     assert step.content[0].to_dict()["new_field"] == "kept"
 
@@ -106,7 +118,7 @@ def test_it_derives_the_status_of_legacy_event_names():
 def test_it_infers_text_for_an_untyped_delta():
     event = ev.parse_event({"event_type": "step.delta", "index": 2, "delta": {"text": "hi"}})
     assert (event.index, event.delta_type) == (2, "text")
-    assert type(ev.parse_delta({"text": "x"})) is ev.TextDelta
+    assert type(parse_delta({"text": "x"})) is TextDelta
 
 
 def test_it_recognises_step_events_without_event_type():
@@ -123,21 +135,21 @@ def test_it_reads_error_events_with_string_codes():
 
 
 def test_it_reads_the_old_arguments_delta_form():
-    assert ev.parse_delta({"type": "arguments", "partial_arguments": '{"a"'}).fragment == '{"a"'
-    assert ev.parse_delta({"type": "arguments_delta", "arguments": "1}"}).fragment == "1}"
+    assert parse_delta({"type": "arguments", "partial_arguments": '{"a"'}).fragment == '{"a"'
+    assert parse_delta({"type": "arguments_delta", "arguments": "1}"}).fragment == "1}"
 
 
 def test_it_slices_annotations_by_utf8_bytes():
     text = "Olé — 2024 won"
     start = len("Olé — ".encode())
-    note = ev.parse_annotation({"type": "url_citation", "url": "u", "start_index": start,
-                                "end_index": start + 4})
+    note = parse_annotation({"type": "url_citation", "url": "u", "start_index": start,
+                             "end_index": start + 4})
     assert note.span(text) == "2024"
-    assert isinstance(note, ev.UrlCitation) and note.url == "u"
+    assert isinstance(note, UrlCitation) and note.url == "u"
 
 
 def test_it_accepts_string_user_input_content():
-    step = ev.parse_step({"type": "user_input", "content": "hello"})
+    step = parse_step({"type": "user_input", "content": "hello"})
     assert [c.text for c in step.content] == ["hello"]
 
 
@@ -160,16 +172,16 @@ def test_it_accepts_string_user_input_content():
     ],
 )
 def test_it_computes_output_text_like_the_sdk(steps, expected):
-    inter = ev.Interaction({"id": "i", "status": "completed", "steps": steps})
+    inter = Interaction({"id": "i", "status": "completed", "steps": steps})
     assert inter.output_text == expected
 
 
 def test_it_finds_the_last_output_image():
-    inter = ev.Interaction({"id": "i", "status": "completed", "steps": [
+    inter = Interaction({"id": "i", "status": "completed", "steps": [
         {"type": "model_output", "content": [{"type": "image", "data": "A"},
                                              {"type": "image", "data": "B"},
                                              {"type": "text", "text": "t"}]}]})
     assert inter.output_image == {"type": "image", "data": "B"}
     assert inter.output_audio is None
-    assert [type(s) for s in inter.steps] == [ev.ModelOutputStep]
+    assert [type(s) for s in inter.steps] == [ModelOutputStep]
     assert inter.continuation_ids == ["i"]

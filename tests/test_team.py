@@ -1,0 +1,171 @@
+"""Team deployment: two daphne processes sharing PostgreSQL and Redis.
+
+A conversation streams to sockets on either process; a socket that joins on the other
+process mid-stream gets the live state from the process that runs the turn; a stop sent
+to either process stops it.
+"""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+import websockets
+
+from tests.fake_upstream.server import FakeUpstream
+from tests.streaming import FINAL, replay, text_of
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES = os.getenv("TEAM_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.getenv("TEAM_TEST_REDIS", "redis://127.0.0.1:6379/7")
+
+
+def reachable(host: str, port: int) -> bool:
+    with closing(socket.socket()) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+pytestmark = pytest.mark.skipif(
+    not (reachable("127.0.0.1", 5432) and reachable("127.0.0.1", 6379)),
+    reason="needs PostgreSQL on 5432 and Redis on 6379 (the team deployment's services)")
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def team_database():
+    import psycopg
+
+    name = f"chatsite_team_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+SETUP = """
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
+from conversations import services
+alice = User.objects.create_user("alice", password="x")
+session = SessionStore()
+session[SESSION_KEY] = str(alice.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = alice.get_session_auth_hash()
+session.create()
+chat = services.conversation_create(owner=alice, model="gemini-3.5-flash")
+print(session.session_key, chat.pk)
+"""
+
+
+@pytest.fixture(scope="module")
+def team():
+    """Two daphne processes on one PostgreSQL database and one Redis channel layer."""
+    with FakeUpstream() as upstream, team_database() as database:
+        env = dict(os.environ, DATABASE_URL=database, REDIS_URL=REDIS, ALLOWED_HOSTS="127.0.0.1",
+                   GEMINI_API_KEY=upstream.api_key, GEMINI_API_BASE_URL=upstream.base_url)
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True,
+                       cwd=ROOT)
+        output = subprocess.run([*manage, "shell", "-c", SETUP], env=env, check=True, cwd=ROOT,
+                                capture_output=True, text=True).stdout.split()
+        session_key, conversation_id = output[-2:]
+        ports = [free_port(), free_port()]
+        processes = [subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "chatsite.asgi:application"], env=env, cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+        try:
+            for port in ports:
+                for _ in range(300):
+                    if reachable("127.0.0.1", port):
+                        break
+                    asyncio.run(asyncio.sleep(0.1))
+            yield {"upstream": upstream, "ports": ports, "session": session_key,
+                   "conversation": conversation_id}
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(10)
+
+
+def connect(team, process: int):
+    port = team["ports"][process]
+    return websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/conversations/{team['conversation']}/",
+        additional_headers={"Cookie": f"sessionid={team['session']}",
+                            "Origin": f"http://127.0.0.1:{port}"})
+
+
+async def receive(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+async def until_done(ws) -> list[dict]:
+    frames = []
+    while not (frames and frames[-1]["type"] == "turn.update"
+               and frames[-1].get("status") in FINAL):
+        frames.append(await receive(ws))
+    return frames
+
+
+async def start_turn(ws, text: str) -> str:
+    await ws.send(json.dumps({"type": "send", "client_id": str(uuid.uuid4()), "text": text,
+                              "parent_id": None}))
+    while True:
+        frame = await receive(ws)
+        if frame["type"] == "turn.created":
+            return frame["turn"]["id"]
+
+
+async def test_a_turn_run_by_one_process_streams_to_the_other(team):
+    team["upstream"].configure(delta_interval=0.02, deltas=80)
+    async with connect(team, 0) as runs_it, connect(team, 1) as watches:
+        await receive(runs_it)
+        await receive(watches)
+        turn_id = await start_turn(runs_it, "across processes")
+        await asyncio.sleep(0.5)
+        async with connect(team, 1) as joins:
+            snapshot = await receive(joins)
+            assert snapshot["type"] == "snapshot"
+            sync = await receive(joins)
+            while sync["type"] != "turn.sync":  # live frames may come first; sync follows
+                sync = await receive(joins)
+            assert sync["turn"]["id"] == turn_id and text_of(sync["turn"]["steps"])
+            joined = await until_done(joins)
+        whole = await until_done(runs_it)
+        watched = await until_done(watches)
+    full, _ = replay(whole, turn_id)
+    assert len(text_of(full).split()) == 80
+    assert text_of(replay(watched, turn_id)[0]) == text_of(full)
+    live = sync["turn"]
+    assert text_of(replay(joined, turn_id, steps=live["steps"], seq=live["seq"])[0]) == \
+        text_of(full)
+
+
+async def test_a_stop_sent_to_the_other_process_stops_the_turn(team):
+    team["upstream"].configure(delta_interval=0.05, deltas=400)
+    async with connect(team, 0) as runs_it, connect(team, 1) as other:
+        await receive(runs_it)
+        await receive(other)
+        turn_id = await start_turn(runs_it, "stop me from elsewhere")
+        await asyncio.sleep(0.5)
+        await other.send(json.dumps({"type": "stop", "turn_id": turn_id}))
+        frames = await until_done(other)
+    assert frames[-1]["status"] == "cancelled"
+    assert 0 < len(text_of(replay(frames, turn_id)[0]).split()) < 400
