@@ -38,7 +38,7 @@ from conversations.interactions import (  # noqa: E402
     InteractionsClient,
     parse_event,
 )
-from conversations.interactions.client import _decode  # noqa: E402
+from conversations.interactions.stream import decode as _decode  # noqa: E402
 
 VARIANTS = ("plain", "ours", "ours/sse")
 KEY = "bench-key"
