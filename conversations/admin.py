@@ -7,8 +7,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from conversations.interactions import output_text
 from conversations.models import Conversation, Turn
-from conversations.selectors import input_text, output_text
+from conversations.selectors import input_text
 
 REVIEW_PERMISSION = "conversations.review_conversation"
 

@@ -102,24 +102,3 @@ def input_text(blocks: list[dict]) -> str:
     return "\n".join(
         b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
     )
-
-
-def output_text(steps: list[dict]) -> str:
-    """The reply text, with the SDK's `output_text` heuristic (protocol section 4.3)."""
-    collected: list[str] = []
-    for step in reversed(steps):
-        kind = step.get("type")
-        if kind == "user_input":
-            break
-        if kind == "thought":
-            continue
-        if kind != "model_output":
-            if collected:
-                break
-            continue
-        for block in reversed(step.get("content") or []):
-            if block.get("type") == "text":
-                collected.append(block.get("text", ""))
-            elif collected:
-                return "".join(reversed(collected))
-    return "".join(reversed(collected))

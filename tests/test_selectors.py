@@ -6,6 +6,7 @@ from django.http import Http404
 from django.test import override_settings
 
 from conversations import selectors, services
+from conversations.interactions import output_text
 from conversations.models import Turn
 
 
@@ -133,7 +134,7 @@ IMAGE = {"type": "image", "uri": "files/x"}
     ],
 )
 def test_it_extracts_the_reply_text_like_the_sdk(steps, expected):
-    assert selectors.output_text(steps) == expected
+    assert output_text(steps) == expected
 
 
 def test_it_joins_input_text_blocks():
