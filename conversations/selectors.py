@@ -93,6 +93,7 @@ def turn_to_dict(turn: Turn) -> dict[str, Any]:
         "usage": turn.usage,
         "error": turn.error,
         "seq": turn.seq,
+        "interaction_id": turn.interaction_id,
         "created": turn.created.isoformat(),
     }
 

@@ -273,3 +273,26 @@ async def test_closing_the_socket_does_not_stop_the_reply(alice, chat, gemini):
         await asyncio.sleep(0.05)
     assert turn.status == "completed"
     assert len(text_of(turn.steps).split()) == 40
+
+
+async def test_local_turns_wait_their_turn_and_say_so(alice, settings):
+    settings.GEMINI_API_KEY = ""
+    make = sync_to_async(services.conversation_create)
+    first, second = await make(owner=alice, model="local-smollm2"), await make(
+        owner=alice, model="local-smollm2")
+    for chat in (first, second):
+        await sync_to_async(services.conversation_update_settings)(
+            conversation=chat, generation_settings={"max_output_tokens": 24})
+    async with socket(alice, first) as one, socket(alice, second) as two:
+        await send(one, type="send", client_id=new_id(), text="Count to ten.", parent_id=None)
+        await send(two, type="send", client_id=new_id(), text="Name a colour.", parent_id=None)
+        frames_one = await frames_until_done(one, timeout=60)
+        frames_two = await frames_until_done(two, timeout=60)
+    firsts = []
+    for frames in (frames_one, frames_two):
+        updates = [f for f in frames if f["type"] == "turn.update"]
+        assert updates[-1]["status"] in ("completed", "incomplete")
+        # A turn is created "queued"; a frame names the status only when it changes.
+        firsts.append(updates[0].get("status", "queued"))
+    # One model, one generation at a time: whichever came second waited, and said so.
+    assert sorted(firsts) == ["in_progress", "queued"]

@@ -76,6 +76,7 @@ def test_it_shapes_a_turn_for_the_websocket(conversation):
         "usage": None,
         "error": None,
         "seq": 1,
+        "interaction_id": "",
         "created": turn.created.isoformat(),
     }
     assert selectors.turn_to_dict(root)["parent_id"] is None

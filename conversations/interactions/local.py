@@ -194,14 +194,12 @@ class LocalEngine:
                 "interaction.created",
                 interaction={
                     "id": job.id,
-                    "status": "in_progress",
+                    "status": "queued" if was_queued else "in_progress",
                     "model": MODEL_NAME,
                     "object": "interaction",
                     "created": _now(),
                 },
             )
-            if was_queued:
-                yield ids.event("interaction.status_update", interaction_id=job.id, status="queued")
             async for event in self._relay(job, ids):
                 yield event
         finally:

@@ -104,7 +104,10 @@ export class TurnView {
           "Retry")));
       return;
     }
-    const line = STATUS_LINES[turn.status];
+    // Every turn starts "queued"; only a backend that reports waiting (the local model,
+    // one generation at a time) shows the waiting line, the others show the model writing.
+    const waiting = turn.status === "queued" && turn.interaction_id;
+    const line = STATUS_LINES[turn.status === "queued" && !waiting ? "in_progress" : turn.status];
     this.status.replaceChildren((line ? line() : h("div", { class: "status note" }, turn.status)) || "");
   }
 
