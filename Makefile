@@ -13,6 +13,7 @@ run: $(VENV)/.installed secret-key
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py interrupt_turns
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 test: $(VENV)/.installed-dev

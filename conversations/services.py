@@ -210,3 +210,18 @@ def turn_finish(
 def turn_fail(*, turn_id: Any, error: dict, steps: list[dict], seq: int) -> None:
     """End a turn as failed, keeping the partial output."""
     turn_finish(turn_id=turn_id, status=Turn.Status.FAILED, steps=steps, seq=seq, error=error)
+
+
+def turns_interrupt_running() -> int:
+    """End every queued or running turn as failed; for a server that starts alone.
+
+    A turn's runner lives in the server process: after a restart nothing runs the turns
+    it left behind, and they would wait forever (and block replies chained onto them).
+    The partial output stays, and the error is retryable.
+    """
+    return Turn.objects.filter(status__in=RUNNING_STATUSES).update(
+        status=Turn.Status.FAILED,
+        error={"code": "interrupted", "retryable": True,
+               "message": "The server restarted while this reply was being written."},
+        updated=timezone.now(),
+    )

@@ -226,3 +226,16 @@ def test_it_switches_to_a_gemini_model_with_an_api_key(conversation):
     services.conversation_update_settings(conversation=conversation, model="gemini-3.5-flash")
     conversation.refresh_from_db()
     assert conversation.model == "gemini-3.5-flash"
+
+
+def test_it_interrupts_turns_a_stopped_server_left_running(conversation):
+    running, _ = send(conversation)
+    Turn.objects.filter(pk=running.pk).update(status="in_progress", steps=[{"type": "thought"}])
+    done, _ = send(conversation, "other", client_id="c2")
+    Turn.objects.filter(pk=done.pk).update(status="completed")
+    assert services.turns_interrupt_running() == 1
+    running.refresh_from_db()
+    done.refresh_from_db()
+    assert running.status == "failed" and running.error["retryable"] is True
+    assert running.steps == [{"type": "thought"}]
+    assert done.status == "completed"
