@@ -111,8 +111,8 @@ def fresh_upstream(upstream):
     upstream.reset()
 
 
-def log_in(browser, site: Site, username: str):
-    context = browser.new_context(base_url=site.url)
+def log_in(browser, site: Site, username: str, **context_options):
+    context = browser.new_context(base_url=site.url, **context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.goto("/accounts/login/")

@@ -6,6 +6,8 @@ import time
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import log_in
+
 UUID = r"[0-9a-f-]{36}"
 
 
@@ -235,3 +237,30 @@ def test_the_local_model_answers_offline(alice_page, upstream):
     expect(page.get_by_role("button", name="Regenerate")).to_be_visible(timeout=60_000)
     assert reply(page).locator(".steps").inner_text().strip()
     assert creates(upstream) == []
+
+
+def test_it_follows_the_system_theme_until_the_person_picks_one(browser, site):
+    page = log_in(browser, site, "alice", color_scheme="dark")
+    root = page.locator("html")
+    expect(root).to_have_attribute("data-theme", "dark")
+    page.get_by_role("button", name="Dark theme").click()
+    expect(root).to_have_attribute("data-theme", "light")
+    page.reload()
+    expect(root).to_have_attribute("data-theme", "light")
+    page.context.close()
+
+
+def test_it_is_usable_on_a_phone(browser, site):
+    page = log_in(browser, site, "alice", viewport={"width": 390, "height": 844},
+                  is_mobile=True, has_touch=True)
+    page.goto("/")
+    sidebar = page.locator("#sidebar")
+    expect(sidebar).not_to_be_in_viewport()
+    page.get_by_role("button", name="Open sidebar").click()
+    expect(sidebar).to_be_in_viewport()
+    page.get_by_role("button", name="New chat").click()
+    page.wait_for_url(re.compile(rf"/c/{UUID}/$"))
+    expect(sidebar).not_to_be_in_viewport()
+    say(page, "hello from a phone")
+    expect(reply(page)).to_contain_text("Echo: hello from a phone")
+    page.context.close()
