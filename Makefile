@@ -23,7 +23,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.installed-dev
-	@set -e; for script in $(wildcard bench/*.py); do \
+	@set -e; for script in $(wildcard bench/bench_*.py); do \
 		echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script; \
 	done
 

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -290,7 +291,8 @@ class Workers:
 
     def wait_finished(self) -> None:
         for proc in self.procs:
-            assert "finished" in self.read(proc)
+            if "finished" not in self.read(proc):
+                raise RuntimeError("a client worker broke the protocol (see the log)")
 
     def results(self) -> list[dict]:
         turns = [turn for proc in self.procs for turn in self.read(proc)["results"]]
@@ -351,14 +353,14 @@ def run_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
         pids = {"server": server.pid, "fake": fake.proc.pid,
                 **{f"client{k}": p.pid for k, p in enumerate(workers.procs)}}
         writes_before = relay.writes(port)
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        started = time.time()
-        workers.start(started + SEND_DELAY)
+        workers.start(time.time() + SEND_DELAY)
         time.sleep(SEND_DELAY)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         busy_before, total_before = machine_cpu()
+        started = time.time()
         workers.wait_finished()
+        wall = time.time() - started
         busy_after, total_after = machine_cpu()
-        wall = time.time() - started - SEND_DELAY
         load = {name: round(cpu_seconds(pid) - cpu_before[name], 3) for name, pid in pids.items()}
         writes_after = relay.writes(port)
         turns = workers.results()
@@ -372,7 +374,7 @@ def run_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
     writes = None if writes_before is None else {
         kind: count - writes_before.get(kind, 0) for kind, count in writes_after.items()
         if count != writes_before.get(kind, 0)}
-    step = summarize(relay.name, n, turns, load, wall, writes, args.deltas)
+    step = summarize(relay.name, n, turns, load, wall, writes)
     step.machine_busy = (busy_after - busy_before) / (total_after - total_before)
     return step
 
@@ -389,7 +391,7 @@ def mean(values: list[float]) -> float | None:
 
 
 def summarize(relay: str, n: int, turns: list[dict], load: dict, wall: float,
-              writes: dict | None, deltas: int) -> Step:
+              writes: dict | None) -> Step:
     latencies = [x for turn in turns for x in turn["latencies"]]
     delivered = sum(turn["received"] for turn in turns)
     done = [turn for turn in turns if turn["status"] == "completed" and turn["seconds"]]
@@ -409,7 +411,16 @@ def summarize(relay: str, n: int, turns: list[dict], load: dict, wall: float,
         load=load, wall=round(wall, 3), turns=turns)
 
 
-# --- report --------------------------------------------------------------------------------
+# --- report ---
+
+LEGEND = """\
+x: p99 over 100 ms or deltas lost. ~: other processes used over {max_other:.0%} of the machine in
+every attempt, so the figures are disturbed. gaps: frames out of seq. failed: turns not
+completed. frames: frames per delta. 1st p99: ms from send to the first delta. rate/s: deltas
+per second per stream, as received. load: CPU of server + fake + clients / (wall x cores);
+other: the same for every other process on the machine.
+"""
+
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
@@ -425,7 +436,7 @@ def others_load(step: Step, cores: int) -> float:
     return max(0.0, step.machine_busy - machine_load(step, cores))
 
 
-def print_table(name: str, steps: list[Step], cores: int) -> None:
+def print_table(name: str, steps: list[Step], cores: int, max_other: float) -> None:
     chatsite = name == "chatsite"
     head = (f"{'N':>5} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6} {'dup':>4} {'gaps':>5} "
             f"{'failed':>6} {'CPU s/1k':>8} {'frames':>6} {'1st p99':>8} {'rate/s':>6} "
@@ -441,7 +452,8 @@ def print_table(name: str, steps: list[Step], cores: int) -> None:
         if chatsite:
             row += (f" {fmt(s.writes_per_turn):>11} {fmt(s.write_budget):>6} "
                     f"{fmt(s.steps, 1):>5} {fmt(s.seconds, 2):>7}")
-        print(row + ("" if s.ok else "   x"))
+        flags = ("" if s.ok else " x") + (" ~" if others_load(s, cores) > max_other else "")
+        print(row + ("  " + flags if flags else ""))
     for s in steps:
         if s.writes:
             shown = ", ".join(f"{kind} {count / s.n:.2f}"
@@ -458,13 +470,18 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def print_checks(by_relay: dict[str, list[Step]], ladder: list[int]) -> list[dict]:
+def print_checks(by_relay: dict[str, list[Step]], ladder: list[int], noisy: Callable[[Step], bool]
+                 ) -> list[dict]:
     """The targets of the issue; returns them for the JSON results."""
     caps = {name: capacity(steps) for name, steps in by_relay.items()}
     for name, cap in caps.items():
         shown = f"{cap}" if cap else f"< {ladder[0]} (no step passed)"
-        top = " (the top of the ladder: try a longer one)" if cap == max(ladder) else ""
-        print(f"capacity {name:<9} {shown}{top}")
+        if cap == max(ladder):
+            shown += " (the top of the ladder: try a longer one)"
+        disturbed = [s.n for s in by_relay[name] if noisy(s) and s.n <= 2 * max(cap, ladder[0])]
+        if disturbed:
+            shown += f"; disturbed steps: N={', '.join(map(str, disturbed))}"
+        print(f"capacity {name:<9} {shown}")
     if "chatsite" not in by_relay:
         return []
     checks = []
@@ -516,6 +533,15 @@ def quietest_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Names
 
 # --- main ----------------------------------------------------------------------------------
 
+def code_version() -> str:
+    """The commit measured, and whether the app's code differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = git("status", "--porcelain", "--", "conversations", "chatsite").strip()
+    return git("rev-parse", "--short", "HEAD").strip() + (" + uncommitted changes" if dirty
+                                                          else "")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -549,7 +575,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"relay benchmark: {cores} cores ({platform.processor() or platform.machine()}), "
           f"Python {platform.python_version()}; ladder {args.ladder}; {args.deltas} deltas per "
-          f"turn every {args.interval * 1000:.0f} ms; {args.workers} client workers")
+          f"turn every {args.interval * 1000:.0f} ms; {args.workers} client workers; "
+          f"chatsite at {code_version()}")
     print(f"the fake upstream, the relay server and the clients share these {cores} cores "
           f"(load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())})", flush=True)
     if args.chatsite_env:
@@ -576,19 +603,18 @@ def main() -> None:
     print()
     for relay in relays:
         print(f"== {relay.name}: {relay.description}")
-        print_table(relay.name, by_relay[relay.name], cores)
+        print_table(relay.name, by_relay[relay.name], cores, args.max_other)
         print()
-    print("x: p99 over 100 ms or deltas lost. gaps: frames out of seq. failed: turns not "
-          "completed. frames: frames per delta.\n1st p99: ms from send to the first delta. "
-          "rate/s: deltas per second per stream, as received.\nload: CPU of server + fake + "
-          "clients / (wall x cores); other: the same for every other process on the machine.\n")
-    checks = print_checks(by_relay, args.ladder)
+    print(LEGEND.format(max_other=args.max_other))
+    checks = print_checks(by_relay, args.ladder,
+                          lambda step: others_load(step, cores) > args.max_other)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"relay-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({
         "machine": {"cores": cores, "python": platform.python_version(),
                     "platform": platform.platform()},
         "config": {k: v for k, v in vars(args).items()},
+        "code": code_version(),
         "capacity": {name: capacity(steps) for name, steps in by_relay.items()},
         "checks": checks,
         "steps": [asdict(step) for steps in by_relay.values() for step in steps],

@@ -52,9 +52,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_snapshot()
+        self.attach()
 
     async def disconnect(self, code: int) -> None:
         if self.conversation is not None:
+            self.detach()
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
@@ -62,8 +64,24 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # around every handler to close stale database connections.
         if message["type"] == "turn.frame":
             await self.send(text_data=message["text"])
+            if not self.attached:  # frames queued during the snapshot are out: go direct
+                self.attach()
             return
         await super().dispatch(message)
+
+    # Direct delivery (the in-memory layer of the embedded default): frames come
+    # straight from the runner instead of through this consumer's channel queue.
+    attached = False
+
+    def attach(self) -> None:
+        attach = getattr(self.channel_layer, "attach", None)
+        if attach is not None:
+            self.attached = attach(self.channel_name, self.dispatch)
+
+    def detach(self) -> None:
+        if self.attached:
+            self.channel_layer.detach(self.channel_name)
+            self.attached = False
 
     # -- frames from the browser ------------------------------------------------------
 
@@ -110,9 +128,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def create_turn(self, *, client_id: str, parent_id: str | None,
                           content: list[dict]) -> None:
-        untitled = not self.conversation.title
+        untitled = not self.conversation.title  # as this socket last announced it
         try:
-            turn, created = await database_sync_to_async(_create_turn)(
+            turn, created, ancestors = await database_sync_to_async(_create_turn)(
                 conversation=self.conversation, client_id=client_id, parent_id=parent_id,
                 content=content)
         except ObjectDoesNotExist:
@@ -125,7 +143,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send_json(announcement)
             return
         await self.relay(announcement)
-        runner.start(turn)
+        runner.start(turn, ancestors)
         if untitled and self.conversation.title:  # the first message named the conversation
             await self.relay({"type": "conversation.updated",
                               "conversation": selectors.conversation_to_dict(self.conversation)})
@@ -191,11 +209,15 @@ def client_id_of(frame: dict) -> str:
 # -- database work, one thread hop each ------------------------------------------------
 
 def _create_turn(*, conversation, client_id: str, parent_id: str | None, content: list[dict]):
+    """The turn (created, or found by its client_id) and, when new, its ancestors."""
+    conversation.refresh_from_db()  # settings may have changed since the socket connected
     parent = None
     if parent_id is not None:
         parent = Turn.objects.get(pk=_uuid_or_missing(parent_id), conversation=conversation)
-    return services.turn_create(conversation=conversation, client_id=client_id, input=content,
-                                parent=parent)
+    turn, created = services.turn_create(conversation=conversation, client_id=client_id,
+                                         input=content, parent=parent)
+    ancestors = selectors.turn_ancestors(turn=parent) if created and parent else []
+    return turn, created, ancestors
 
 
 def _turn_dict(conversation, turn_id: str) -> dict | None:

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
@@ -10,20 +11,49 @@ logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0
 
+Deliver = Callable[[dict], Awaitable[None]]
+
 
 class StreamingInMemoryChannelLayer(InMemoryChannelLayer):
     """Channels' in-memory layer without its per-message costs.
 
-    The stock layer scans every channel and group for expired messages on each
-    send and receive, and group_send spawns a task per member: at a few hundred
-    streams that is most of the server's CPU. Here the sweep runs at most once a
-    second and group_send delivers directly. A full channel is logged, not
-    silently skipped: the per-turn sequence numbers let the client see the gap.
+    The stock layer scans every channel and group for expired messages on each send
+    and receive, and group_send spawns a task per member: at a few hundred streams that
+    is most of the server's CPU. Here the sweep runs at most once a second, and a
+    consumer may `attach` a delivery function to its channel: its messages are then
+    handed over directly, without the queue, the deep copy, and the task switches of
+    Channels' receive loop (messages must not be changed after sending; ours carry one
+    string). A full channel is logged, not silently skipped: the per-turn sequence
+    numbers let the client see the gap.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._next_sweep = 0.0
+        self._direct: dict[str, Deliver] = {}
+
+    def attach(self, channel: str, deliver: Deliver) -> bool:
+        """Deliver this channel's messages by calling `deliver`; only once nothing is
+        queued for it, so messages keep their order. Returns whether it attached."""
+        queue = self.channels.get(channel)
+        if queue is not None and not queue.empty():
+            return False
+        self._direct[channel] = deliver
+        return True
+
+    def detach(self, channel: str) -> None:
+        self._direct.pop(channel, None)
+
+    async def send(self, channel: str, message: dict) -> None:
+        deliver = self._direct.get(channel)
+        if deliver is None:
+            await super().send(channel, message)
+            return
+        try:
+            await deliver(message)
+        except Exception:  # one broken socket must not stop the others' frames
+            logger.exception("direct delivery to %s failed; detaching it", channel)
+            self.detach(channel)
 
     def _clean_expired(self) -> None:
         now = time.monotonic()
@@ -42,3 +72,7 @@ class StreamingInMemoryChannelLayer(InMemoryChannelLayer):
             except ChannelFull:
                 logger.warning("channel %s is full; a %s message was dropped", channel,
                                message.get("type"))
+
+    async def flush(self) -> None:
+        await super().flush()
+        self._direct = {}

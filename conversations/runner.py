@@ -46,9 +46,13 @@ def runners_group_name(conversation_id: uuid.UUID | str) -> str:
     return f"{group_name(conversation_id)}.runners"
 
 
-def start(turn: Turn) -> "TurnRun":
-    """Start generating a reply to a freshly created turn; returns at once."""
-    run = TurnRun(turn)
+def start(turn: Turn, ancestors: list[Turn]) -> "TurnRun":
+    """Start generating a reply to a freshly created turn; returns at once.
+
+    `turn.conversation` and the turn's `ancestors` (root first) are loaded by the caller,
+    in the same database hop that created the turn.
+    """
+    run = TurnRun(turn, ancestors)
     RUNS[run.turn_id] = run
     run.task = asyncio.create_task(run.run(), name=f"turn {run.turn_id}")
     return run
@@ -80,7 +84,9 @@ def live_turns(conversation_id: uuid.UUID | str) -> list[dict]:
 
 
 class TurnRun:
-    def __init__(self, turn: Turn):
+    def __init__(self, turn: Turn, ancestors: list[Turn]):
+        self.turn = turn
+        self.ancestors = ancestors
         self.turn_id = str(turn.pk)
         self.conversation_id = str(turn.conversation_id)
         self.group = group_name(self.conversation_id)
@@ -96,7 +102,7 @@ class TurnRun:
         self._stopped = False
         self._stream_task: asyncio.Task | None = None
         self._outbox: deque[str] = deque()
-        self._sender: asyncio.Task | None = None
+        self._send_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._last_checkpoint = 0.0
@@ -128,7 +134,7 @@ class TurnRun:
 
     async def _run(self) -> None:
         await self.layer.group_add(runners_group_name(self.conversation_id), await hub_channel())
-        conversation, turn, ancestors = await database_sync_to_async(_load)(self.turn_id)
+        conversation, turn, ancestors = self.turn.conversation, self.turn, self.ancestors
         self.base = selectors.turn_to_dict(turn)
         self.backend = backend_for(conversation.model)
         body = payloads.request_body(conversation, turn, ancestors)
@@ -151,9 +157,12 @@ class TurnRun:
             assembler.feed(event)
             if assembler.status and assembler.status != self.status:
                 self.status = assembler.status
-            if isinstance(event, StepStop) or (not had_id and assembler.interaction_id):
+            boundary = isinstance(event, StepStop) or (not had_id and assembler.interaction_id)
+            if boundary or self._flush_due():
                 self.flush()
-                self._checkpoint()
+                if boundary:
+                    self._checkpoint()
+                await self._drain()
             else:
                 self._schedule_flush()
         if assembler.error and not self.error:
@@ -198,9 +207,8 @@ class TurnRun:
                 last_event_id=self.assembler.last_event_id or "",
                 interaction_id=self.assembler.interaction_id or "")
             if text is not None:
-                self._post(text)
-            if self._sender is not None:
-                await self._sender
+                self._outbox.append(text)
+            await self._drain()
         finally:
             RUNS.pop(self.turn_id, None)
             if not any(r.conversation_id == self.conversation_id for r in RUNS.values()):
@@ -208,6 +216,11 @@ class TurnRun:
                                                await hub_channel())
 
     # -- frames -----------------------------------------------------------------------
+
+    def _flush_due(self) -> bool:
+        """A change after a quiet spell goes out at once; a burst waits for the window."""
+        return (self._flush_handle is None
+                and asyncio.get_running_loop().time() >= self._last_flush + FRAME_WINDOW)
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is not None:
@@ -219,28 +232,26 @@ class TurnRun:
     def _flush_later(self) -> None:
         self._flush_handle = None
         self.flush()
+        self._spawn(self._drain())
 
     def flush(self) -> None:
         """Put what changed since the last frame into one frame, in the outbox."""
         text = self._next_frame()
         if text is not None:
-            self._post(text)
+            self._outbox.append(text)
         now = asyncio.get_running_loop().time()
         self._last_flush = now
         due = now - self._last_checkpoint >= CHECKPOINT_INTERVAL
         if due and self.seq != self._checkpointed_seq:
             self._checkpoint()
 
-    def _post(self, text: str) -> None:
-        """Frames leave in the order they were numbered, whatever the layer's latency."""
-        self._outbox.append(text)
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_outbox())
-
-    async def _send_outbox(self) -> None:
-        while self._outbox:
-            text = self._outbox.popleft()
-            await self.layer.group_send(self.group, {"type": "turn.frame", "text": text})
+    async def _drain(self) -> None:
+        """Send the outbox: frames leave in the order they were numbered, whatever the
+        layer's latency (one drain at a time)."""
+        async with self._send_lock:
+            while self._outbox:
+                text = self._outbox.popleft()
+                await self.layer.group_send(self.group, {"type": "turn.frame", "text": text})
 
     def _next_frame(self) -> str | None:
         ops = self.assembler.take_changes()
@@ -262,6 +273,7 @@ class TurnRun:
     def state(self) -> dict:
         """The turn as it stands now, for a socket that just connected."""
         self.flush()  # number what is pending, so the state and its seq agree
+        self._spawn(self._drain())
         state = dict(self.base, steps=copy.deepcopy(self.assembler.steps), seq=self.seq)
         state.update(self._sent)
         return state
@@ -290,11 +302,6 @@ class TurnRun:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _load(turn_id: str):
-    turn = Turn.objects.select_related("conversation").get(pk=turn_id)
-    return turn.conversation, turn, selectors.turn_ancestors(turn=turn)[:-1]
 
 
 # -- the hub: this process's mailbox for runs started elsewhere ------------------------

@@ -9,7 +9,7 @@ chatsite, so the comparison is about relaying, not about what is on the wire.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -53,7 +53,7 @@ def end_frame(turn_id: str, seq: int, status: str = "completed") -> str:
                   "status": status})
 
 
-def serve_daphne(application, port: int) -> None:
+def serve_daphne(application: Callable, port: int) -> None:
     """Serve an ASGI app with daphne in this process, as the `daphne` command would.
 
     Access logging is off (the command logs each connection, not each frame, at -v1).

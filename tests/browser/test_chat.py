@@ -13,7 +13,7 @@ UUID = r"[0-9a-f-]{36}"
 
 def new_chat(page, model: str | None = None) -> str:
     page.goto("/")
-    page.get_by_role("button", name="New chat").click()
+    page.get_by_role("button", name="New chat", exact=True).click()
     page.wait_for_url(re.compile(rf"/c/{UUID}/$"))
     conversation_id = page.url.rstrip("/").rsplit("/", 1)[1]
     if model:
@@ -258,7 +258,7 @@ def test_it_is_usable_on_a_phone(browser, site):
     expect(sidebar).not_to_be_in_viewport()
     page.get_by_role("button", name="Open sidebar").click()
     expect(sidebar).to_be_in_viewport()
-    page.get_by_role("button", name="New chat").click()
+    page.get_by_role("button", name="New chat", exact=True).click()
     page.wait_for_url(re.compile(rf"/c/{UUID}/$"))
     expect(sidebar).not_to_be_in_viewport()
     say(page, "hello from a phone")
