@@ -3,8 +3,8 @@
 A run is an asyncio task of the server process, not of any websocket: closing the tab
 does not stop it. Frames go to the conversation's channel-layer group, numbered per
 turn; deltas that arrive within FRAME_WINDOW share one frame. The database is written
-when the interaction id is known, at each step boundary, at most once a CHECKPOINT_INTERVAL
-inside a step, and at the end — never per token.
+at each step boundary, at most once a CHECKPOINT_INTERVAL
+inside a step (checkpoints.py batches these for all turns), and at the end — never per token.
 """
 
 import asyncio
@@ -17,7 +17,7 @@ from collections import deque
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from . import payloads, selectors, services
+from . import checkpoints, payloads, selectors, services
 from .backends import Backend, BackendUnavailable, backend_for
 from .interactions import Assembler, InteractionsError
 from .interactions.errors import NotFoundError
@@ -107,8 +107,7 @@ class TurnRun:
         self._last_flush = 0.0
         self._last_checkpoint = 0.0
         self._checkpointed_seq = 0
-        self._pending_checkpoint: dict | None = None
-        self._writer: asyncio.Task | None = None
+        self._finishing = False
         self._background: set[asyncio.Task] = set()
 
     # -- the run ----------------------------------------------------------------------
@@ -153,11 +152,10 @@ class TurnRun:
     async def _consume(self, body: dict) -> None:
         assembler = self.assembler
         async for event in self.backend.stream(body):
-            had_id = assembler.interaction_id
             assembler.feed(event)
             if assembler.status and assembler.status != self.status:
                 self.status = assembler.status
-            boundary = isinstance(event, StepStop) or (not had_id and assembler.interaction_id)
+            boundary = isinstance(event, StepStop)
             if boundary or self._flush_due():
                 self.flush()
                 if boundary:
@@ -193,14 +191,14 @@ class TurnRun:
         self.error = {"code": str(code), "message": message, "retryable": retryable}
 
     async def _finish(self) -> None:
+        self._finishing = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         try:
             # The database first: a client told the turn is over may chain onto it at once.
             text = self._next_frame()
-            if self._writer is not None:
-                await self._writer
+            await checkpoints.writer().settle(self.turn_id)
             await database_sync_to_async(services.turn_finish)(
                 turn_id=self.turn_id, status=self.status, steps=self.assembler.steps,
                 seq=self.seq, usage=self.assembler.usage, error=self.error,
@@ -281,22 +279,16 @@ class TurnRun:
     # -- database ---------------------------------------------------------------------
 
     def _checkpoint(self) -> None:
-        """Queue a write of the steps as of the last frame; writes never overlap."""
+        """Queue a write of the steps as of the last frame."""
+        if self._finishing:  # the final write covers it; a later checkpoint would undo it
+            return
         self._last_checkpoint = asyncio.get_running_loop().time()
         self._checkpointed_seq = self.seq
-        self._pending_checkpoint = {
+        checkpoints.writer().put(self.turn_id, {
             "steps": copy.deepcopy(self.assembler.steps), "seq": self.seq,
             "last_event_id": self.assembler.last_event_id or "",
             "interaction_id": self.assembler.interaction_id or "",
-            "status": Turn.Status.IN_PROGRESS}
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_checkpoints())
-
-    async def _write_checkpoints(self) -> None:
-        while self._pending_checkpoint is not None:
-            fields, self._pending_checkpoint = self._pending_checkpoint, None
-            await database_sync_to_async(services.turn_checkpoint)(turn_id=self.turn_id,
-                                                                   **fields)
+            "status": Turn.Status.IN_PROGRESS})
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)

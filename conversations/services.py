@@ -184,6 +184,14 @@ def turn_checkpoint(
     Turn.objects.filter(pk=turn_id).update(**fields)
 
 
+def turns_checkpoint(*, batch: dict[Any, dict]) -> None:
+    """Save several running turns' progress (turn id -> turn_checkpoint's fields) in one
+    transaction."""
+    with transaction.atomic():
+        for turn_id, fields in batch.items():
+            turn_checkpoint(turn_id=turn_id, **fields)
+
+
 def turn_finish(
     *,
     turn_id: Any,
