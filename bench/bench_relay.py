@@ -16,7 +16,7 @@ fresh relay server per step (so its CPU is measured per step, from /proc), and c
 processes (bench/relays/clients.py) so that the clients do not share the server's GIL. They
 all share this machine's cores, which the output states.
 
-    .venv/bin/python bench/bench_relay.py [--ladder 25,50,100,200,400] [--deltas 100]
+    .venv/bin/python bench/bench_relay.py [--ladder 25,50,100,150,200,300,400] [--deltas 100]
                                           [--relays bare,naive,chatsite] [--workers 2]
 """
 
@@ -545,7 +545,7 @@ def code_version() -> str:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ladder", default="25,50,100,200,400",
+    parser.add_argument("--ladder", default="25,50,100,150,200,300,400",
                         help="numbers of concurrent conversations, comma-separated")
     parser.add_argument("--relays", default="bare,naive,chatsite")
     parser.add_argument("--deltas", type=int, default=100, help="text deltas per turn")

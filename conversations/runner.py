@@ -80,7 +80,7 @@ def live_turns(conversation_id: uuid.UUID | str) -> list[dict]:
     """The live state of the conversation's turns running in this process."""
     conversation_id = str(conversation_id)
     return [run.state() for run in list(RUNS.values())
-            if run.conversation_id == conversation_id and run.base is not None]
+            if run.conversation_id == conversation_id]
 
 
 class TurnRun:
@@ -93,7 +93,7 @@ class TurnRun:
         self.layer = get_channel_layer()
         self.assembler = Assembler()
         self.task: asyncio.Task | None = None
-        self.base: dict | None = None  # the turn as the snapshot shows it, minus live fields
+        self.base = selectors.turn_to_dict(turn)  # what a snapshot shows, minus live fields
         self.backend: Backend | None = None
         self.seq = 0
         self.status = Turn.Status.QUEUED
@@ -113,6 +113,8 @@ class TurnRun:
     # -- the run ----------------------------------------------------------------------
 
     async def run(self) -> None:
+        # The first timed checkpoint comes a CHECKPOINT_INTERVAL in, not with the first delta.
+        self._last_checkpoint = asyncio.get_running_loop().time()
         try:
             await self._run()
         except asyncio.CancelledError:
@@ -133,17 +135,17 @@ class TurnRun:
 
     async def _run(self) -> None:
         await self.layer.group_add(runners_group_name(self.conversation_id), await hub_channel())
-        conversation, turn, ancestors = self.turn.conversation, self.turn, self.ancestors
-        self.base = selectors.turn_to_dict(turn)
+        conversation = self.turn.conversation
         self.backend = backend_for(conversation.model)
-        body = payloads.request_body(conversation, turn, ancestors)
+        body = payloads.request_body(conversation, self.turn, self.ancestors)
         try:
             await self._stream(body)
         except NotFoundError:
             # The previous interaction expired upstream: replay the branch instead.
             if "previous_interaction_id" not in body or self.assembler.interaction_id:
                 raise
-            await self._stream(payloads.request_body(conversation, turn, ancestors, replay=True))
+            await self._stream(payloads.request_body(conversation, self.turn, self.ancestors,
+                                                     replay=True))
 
     async def _stream(self, body: dict) -> None:
         self._stream_task = asyncio.create_task(self._consume(body))
