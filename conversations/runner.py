@@ -307,6 +307,7 @@ async def hub_channel() -> str:
     """This process's channel for stop and sync requests about its runs."""
     loop = asyncio.get_running_loop()
     if loop not in _hub:
+        _hub.clear()  # one loop per process when serving; tests run a loop each
         layer = get_channel_layer()
         # The default prefix: Redis reads every process-local channel through one queue
         # named by it, so a channel with another prefix would never be read.
