@@ -16,20 +16,16 @@ from typing import Any
 
 from .errors import BadRequestError, NotFoundError
 from .events import Event, parse_event
+from .local_prompt import Message, fit_messages, messages_from_input, template_formatter, tokenize
 
 MODEL_NAME = "local-smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CONTENT_TYPES = frozenset({"text", "image", "audio", "video", "document"})
-# Steps whose content becomes a chat message; thoughts and tool steps mean nothing to this model.
-ROLE_OF_STEP = {"user_input": "user", "model_output": "assistant"}
 DEFAULT_MAX_OUTPUT_TOKENS = 512
 # What the SmolLM2 model card recommends; greedy decoding (0) makes this model babble.
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_TOP_P = 0.9
 MAX_REMEMBERED = 512  # interactions kept for previous_interaction_id chaining
 ERROR_CODE = "chatsite/local-model-error"
-
-Message = dict[str, str]
 
 
 def default_model_path() -> str | None:
@@ -62,55 +58,6 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
         "total_output_tokens": output_tokens,
         "total_tokens": input_tokens + output_tokens,
     }
-
-
-# --- request body -> chat messages ---------------------------------------------------------
-
-
-def _block_text(block: Any) -> str:
-    """Text of one content block; other media become a short note the model can mention."""
-    if isinstance(block, str):
-        return block
-    if not isinstance(block, dict):
-        return ""
-    kind = block.get("type") or ("text" if "text" in block else "content")
-    if kind == "text":
-        return str(block.get("text") or "")
-    return f"[{kind}]"
-
-
-def _content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str | dict):
-        content = [content]
-    return "\n".join(t for t in map(_block_text, content) if t)
-
-
-def _append(messages: list[Message], role: str, text: str) -> None:
-    """Add a message, merging into the previous one when the role repeats."""
-    if not text:
-        return
-    if messages and messages[-1]["role"] == role:
-        messages[-1] = {"role": role, "content": messages[-1]["content"] + "\n\n" + text}
-    else:
-        messages.append({"role": role, "content": text})
-
-
-def messages_from_input(value: Any) -> list[Message]:
-    """Turn any `input` form (string, content, content list, step list) into chat messages."""
-    if isinstance(value, str | dict):
-        value = [value]
-    messages: list[Message] = []
-    for item in value or []:
-        kind = item.get("type") if isinstance(item, dict) else "text"
-        if kind is None and isinstance(item, dict) and "text" in item:
-            kind = "text"
-        if kind in CONTENT_TYPES:
-            _append(messages, "user", _block_text(item))
-        elif kind in ROLE_OF_STEP:
-            _append(messages, ROLE_OF_STEP[kind], _content_text(item.get("content")))
-    return messages
 
 
 # --- jobs ----------------------------------------------------------------------------------
@@ -365,13 +312,20 @@ class LocalEngine:
             return "cancelled", _usage(0, 0)
         try:
             llm = self._load()
-            messages, input_tokens = self._fit(llm, job)
+            messages, input_tokens = fit_messages(
+                llm,
+                self._formatter,
+                job.system,
+                job.history,
+                n_ctx=self.n_ctx,
+                max_tokens=job.max_tokens,
+            )
         except Exception as exc:  # noqa: BLE001 - any failure here must reach the user
             job.post("error", f"The offline model could not start: {exc}")
             return "failed", _usage(0, 0)
         job.post("start")
         status, reply = self._generate(llm, job, messages)
-        output_tokens = len(_tokens(llm, reply)) if reply else 0
+        output_tokens = len(tokenize(llm, reply)) if reply else 0
         return status, _usage(input_tokens, output_tokens)
 
     def _generate(self, llm: Any, job: _Job, messages: list[Message]) -> tuple[str, str]:
@@ -424,57 +378,8 @@ class LocalEngine:
                 n_threads_batch=self.n_threads or min(os.cpu_count() or 1, 8),
                 verbose=False,
             )
-            self._formatter = _template_formatter(self._llm)
+            self._formatter = template_formatter(self._llm)
         return self._llm
-
-    def _fit(self, llm: Any, job: _Job) -> tuple[list[Message], int]:
-        """Drop the oldest history until prompt + answer fit; returns (messages, prompt tokens)."""
-        budget = self.n_ctx - min(job.max_tokens, self.n_ctx // 2)
-        system = [{"role": "system", "content": job.system}] if job.system else []
-        history = list(job.history)
-        while (count := self._prompt_tokens(llm, system + history)) > budget:
-            if len(history) > 1:
-                history.pop(0)
-                continue
-            # One message too long on its own: keep its end, where the question usually is.
-            tokens = _tokens(llm, history[0]["content"])
-            if count - budget >= len(tokens):
-                raise ValueError("the system instruction does not fit the context window")
-            text = llm.detokenize(tokens[count - budget + 8 :]).decode("utf-8", errors="ignore")
-            history[0] = {"role": "user", "content": text}
-        return system + history, count
-
-    def _prompt_tokens(self, llm: Any, messages: list[Message]) -> int:
-        """Tokens of the prompt the model's own chat template renders (what llama will evaluate)."""
-        if self._formatter is None:
-            return len(_tokens(llm, _chatml(messages)))
-        rendered = self._formatter(messages=messages)
-        prompt = rendered.prompt.encode("utf-8")
-        return len(llm.tokenize(prompt, add_bos=not rendered.added_special, special=True))
-
-
-def _tokens(llm: Any, text: str) -> list[int]:
-    return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-
-
-def _template_formatter(llm: Any) -> Any:
-    """The Jinja chat formatter llama-cpp builds from the GGUF metadata, for counting tokens."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    template = llm.metadata.get("tokenizer.chat_template")
-    if not template:
-        return None
-
-    def text(token: int) -> str:
-        return llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
-
-    return Jinja2ChatFormatter(template, text(llm.token_eos()), text(llm.token_bos()))
-
-
-def _chatml(messages: list[Message]) -> str:
-    """Fallback prompt rendering for a GGUF without a chat template."""
-    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-    return turns + "<|im_start|>assistant\n"
 
 
 _default: LocalEngine | None = None
