@@ -95,6 +95,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except FrameError as exc:
             await self.send_json({"type": "error", "code": exc.code, "message": exc.message,
                                   **exc.context})
+        except Conversation.DoesNotExist:  # deleted (in another tab) while this one was open
+            await self.close(code=CLOSE_NOT_FOUND)
 
     async def on_send(self, frame: dict) -> None:
         client_id = client_id_of(frame)
@@ -133,6 +135,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             turn, created, ancestors = await database_sync_to_async(_create_turn)(
                 conversation=self.conversation, client_id=client_id, parent_id=parent_id,
                 content=content)
+        except Conversation.DoesNotExist:
+            raise
         except ObjectDoesNotExist:
             raise FrameError("not_found", "That message is not in this conversation.",
                              client_id=client_id) from None

@@ -108,6 +108,7 @@ class TurnRun:
         self._last_checkpoint = 0.0
         self._checkpointed_seq = 0
         self._finishing = False
+        self.previous_interaction_id = turn.previous_interaction_id  # what was really sent
         self._background: set[asyncio.Task] = set()
 
     # -- the run ----------------------------------------------------------------------
@@ -138,12 +139,14 @@ class TurnRun:
         conversation = self.turn.conversation
         self.backend = backend_for(conversation.model)
         body = payloads.request_body(conversation, self.turn, self.ancestors)
+        self.previous_interaction_id = body.get("previous_interaction_id", "")
         try:
             await self._stream(body)
         except NotFoundError:
             # The previous interaction expired upstream: replay the branch instead.
-            if "previous_interaction_id" not in body or self.assembler.interaction_id:
+            if not self.previous_interaction_id or self.assembler.interaction_id:
                 raise
+            self.previous_interaction_id = ""
             await self._stream(payloads.request_body(conversation, self.turn, self.ancestors,
                                                      replay=True))
 
@@ -290,6 +293,7 @@ class TurnRun:
             "steps": copy.deepcopy(self.assembler.steps), "seq": self.seq,
             "last_event_id": self.assembler.last_event_id or "",
             "interaction_id": self.assembler.interaction_id or "",
+            "previous_interaction_id": self.previous_interaction_id,
             "status": Turn.Status.IN_PROGRESS})
 
     def _spawn(self, coroutine) -> None:

@@ -140,6 +140,8 @@ async def test_stateful_turns_chain_on_the_parent_interaction(alice, chat, gemin
     one, two = creates(gemini)
     assert "previous_interaction_id" not in one and "store" not in one
     assert two["previous_interaction_id"] == first_turn.interaction_id
+    second = await Turn.objects.exclude(pk=first).aget()
+    assert second.previous_interaction_id == first_turn.interaction_id
     assert two["input"] == [{"type": "user_input",
                              "content": [{"type": "text", "text": "How many paws?"}]}]
 
@@ -172,6 +174,7 @@ async def test_an_expired_previous_interaction_falls_back_to_replay(alice, chat,
     assert attempts[0]["previous_interaction_id"] == first_turn.interaction_id
     assert "previous_interaction_id" not in attempts[1]
     assert attempts[1]["input"][0]["content"][0]["text"] == "Remember 42."
+    assert (await get_turn(second)).previous_interaction_id == ""  # it was replayed
 
 
 async def test_regenerate_makes_a_sibling_with_the_same_parent(alice, chat, gemini):
@@ -296,3 +299,12 @@ async def test_local_turns_wait_their_turn_and_say_so(alice, settings):
         firsts.append(updates[0].get("status", "queued"))
     # One model, one generation at a time: whichever came second waited, and said so.
     assert sorted(firsts) == ["in_progress", "queued"]
+
+
+async def test_a_conversation_deleted_elsewhere_closes_its_open_sockets(alice, chat, gemini):
+    async with socket(alice, chat) as ws:
+        await sync_to_async(services.conversation_delete)(conversation=chat)
+        await send(ws, type="send", client_id=new_id(), text="anyone there?", parent_id=None)
+        output = await ws.receive_output(timeout=5)
+    assert output["type"] == "websocket.close" and output["code"] == 4404
+    assert await Turn.objects.acount() == 0
