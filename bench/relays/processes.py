@@ -1,0 +1,146 @@
+"""The benchmark's processes: starting and stopping them, and reading their CPU from /proc.
+
+The fake upstream, each step's relay server (started by bench/relays/step.py), the client
+workers (bench/relays/clients.py, in processes of their own so that the clients do not share
+the server's GIL) and, with --profile, py-spy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PYTHON = sys.executable
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SPREAD = 0.05  # sends are spread over one delta interval: the streams' phases are uniform
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all threads, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    total = sum(ticks[:8])  # guest time is already counted in user
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class FakeUpstream:
+    """`python -m tests.fake_upstream` in its own process."""
+
+    def __init__(self, deltas: int, interval: float, log: Path):
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "tests.fake_upstream", "--port", "0", "--stamp-text",
+             "--deltas", str(deltas), "--delta-interval", str(interval)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            stop(self.proc)
+            raise RuntimeError(f"the fake upstream did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1].strip()
+
+    def reset(self) -> None:
+        """Forget the stored interactions of the last step (and any config change)."""
+        httpx.post(f"{self.url}/_control/reset").raise_for_status()
+
+    def configure(self, **config: object) -> None:
+        httpx.post(f"{self.url}/_control/config", json=config).raise_for_status()
+
+
+class Workers:
+    """Client worker processes sharing the N sockets of a step."""
+
+    def __init__(self, count: int, urls: list[str], headers: dict, deltas: int,
+                 timeout: float, log: Path):
+        self.procs = []
+        for k in range(count):
+            job = {"urls": urls[k::count], "headers": headers, "deltas": deltas,
+                   "timeout": timeout}
+            if not job["urls"]:
+                continue
+            proc = subprocess.Popen([PYTHON, "-m", "bench.relays.clients"], cwd=ROOT,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=log.open("a"), text=True)
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+            self.procs.append(proc)
+
+    def read(self, proc: subprocess.Popen) -> dict:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a client worker exited with {proc.wait()} (see the log)")
+        return json.loads(line)
+
+    def wait_ready(self) -> int:
+        return sum(self.read(proc)["ready"] for proc in self.procs)
+
+    def start(self, start_at: float) -> None:
+        for proc in self.procs:
+            proc.stdin.write(json.dumps({"start_at": start_at, "spread": SPREAD}) + "\n")
+            proc.stdin.flush()
+
+    def wait_finished(self) -> None:
+        for proc in self.procs:
+            if "finished" not in self.read(proc):
+                raise RuntimeError("a client worker broke the protocol (see the log)")
+
+    def results(self) -> list[dict]:
+        turns = [turn for proc in self.procs for turn in self.read(proc)["results"]]
+        for proc in self.procs:
+            proc.wait(30)
+        return turns
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop(proc)
+
+
+def start_profiler(pid: int, out: Path, log: Path) -> subprocess.Popen:
+    """py-spy sampling every thread of the server (collapsed stacks), without pausing it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or "py-spy"
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--nonblocking", "--threads",
+                             "--rate", "200", "--format", "raw", "--output", str(out)],
+                            stdout=log.open("a"), stderr=subprocess.STDOUT)
