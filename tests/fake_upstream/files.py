@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.fake_upstream.config import Config
 from tests.fake_upstream.wire import Request, Response, error
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -144,3 +145,25 @@ class FileStore:
 
     def list(self) -> Response:
         return Response(200, {"files": [f.view(count_get=False) for f in self.files.values()]})
+
+
+class FileRoutes:
+    """FakeUpstream's Files API handlers (a mixin: the state lives on the server)."""
+
+    base_url: str
+    config: Config
+    _files: FileStore
+
+    async def _do_upload(self, req: Request, v: str) -> Response:
+        if "upload_id" in req.query:
+            return self._files.chunk(req, self.base_url, self.config)
+        return self._files.start(req, v, self.base_url)
+
+    async def _do_list_files(self, req: Request, v: str) -> Response:
+        return self._files.list()
+
+    async def _do_get_file(self, req: Request, v: str, id: str) -> Response:
+        return self._files.get(id)
+
+    async def _do_delete_file(self, req: Request, v: str, id: str) -> Response:
+        return self._files.delete(id)
