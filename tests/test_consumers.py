@@ -308,3 +308,18 @@ async def test_a_conversation_deleted_elsewhere_closes_its_open_sockets(alice, c
         output = await ws.receive_output(timeout=5)
     assert output["type"] == "websocket.close" and output["code"] == 4404
     assert await Turn.objects.acount() == 0
+
+
+async def test_the_conversation_settings_reach_the_request(alice, chat, gemini):
+    await sync_to_async(services.conversation_update_settings)(
+        conversation=chat, system_instruction="You are a cat. Your name is Neko.",
+        generation_settings={"temperature": 0.1, "thinking_level": "low",
+                             "max_output_tokens": 256})
+    async with socket(alice, chat) as ws:
+        _, frames = await ask(ws, "Hello there")
+    assert frames[-1]["status"] == "completed"
+    [body] = creates(gemini)
+    assert body["model"] == "gemini-3.5-flash"
+    assert body["system_instruction"] == "You are a cat. Your name is Neko."
+    assert body["generation_config"] == {"temperature": 0.1, "thinking_level": "low",
+                                         "thinking_summaries": "auto", "max_output_tokens": 256}
