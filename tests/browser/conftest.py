@@ -126,8 +126,12 @@ def log_in(browser, site: Site, username: str, **context_options):
 @pytest.fixture
 def alice_page(browser, site):
     page = log_in(browser, site, "alice")
+    refused = []  # our Content-Security-Policy must never block the page's own work
+    page.on("console", lambda message: "Content Security Policy" in message.text
+            and refused.append(message.text))
     yield page
     page.context.close()
+    assert refused == []
 
 
 @pytest.fixture
