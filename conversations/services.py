@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Turn
@@ -107,6 +107,7 @@ def title_from_text(text: str) -> str:
 
 
 @transaction.atomic
+@transaction.atomic
 def turn_create(
     *, conversation: Conversation, client_id: str, input: list[dict], parent: Turn | None
 ) -> tuple[Turn, bool]:
@@ -120,18 +121,14 @@ def turn_create(
         # The upstream refuses to chain onto an interaction that is still running.
         raise ValidationError("The previous reply is still being written: wait for it or "
                               "stop it first.", code="busy")
-    turn, created = Turn.objects.get_or_create(
-        conversation=conversation,
-        client_id=client_id,
-        defaults={
-            "parent": parent,
-            "input": input,
-            "status": Turn.Status.QUEUED,
-            "previous_interaction_id": parent.interaction_id if parent is not None else "",
-        },
-    )
-    if not created:
-        return turn, False
+    try:
+        with transaction.atomic():  # a savepoint: a resend on another socket may win the race
+            turn = Turn.objects.create(
+                conversation=conversation, client_id=client_id, parent=parent, input=input,
+                status=Turn.Status.QUEUED,
+                previous_interaction_id=parent.interaction_id if parent is not None else "")
+    except IntegrityError:
+        return Turn.objects.get(conversation=conversation, client_id=client_id), False
 
     fields = {"updated": timezone.now()}
     if not conversation.title:
