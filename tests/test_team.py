@@ -19,6 +19,7 @@ import pytest
 import websockets
 
 from tests.fake_upstream.server import FakeUpstream
+from tests.ports import free_port, wait_listening
 from tests.streaming import FINAL, replay, text_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,12 +36,6 @@ def reachable(host: str, port: int) -> bool:
 pytestmark = pytest.mark.skipif(
     not (reachable("127.0.0.1", 5432) and reachable("127.0.0.1", 6379)),
     reason="needs PostgreSQL on 5432 and Redis on 6379 (the team deployment's services)")
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -91,11 +86,8 @@ def team():
              "chatsite.asgi:application"], env=env, cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
         try:
-            for port in ports:
-                for _ in range(300):
-                    if reachable("127.0.0.1", port):
-                        break
-                    asyncio.run(asyncio.sleep(0.1))
+            for port, process in zip(ports, processes, strict=True):
+                wait_listening(port, process)
             yield {"upstream": upstream, "ports": ports, "session": session_key,
                    "conversation": conversation_id}
         finally:

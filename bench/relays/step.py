@@ -20,13 +20,12 @@ from bench.relays.processes import (
     FakeUpstream,
     Workers,
     cpu_seconds,
-    free_port,
     machine_cpu,
     start_profiler,
     stop,
-    wait_listening,
 )
 from bench.relays.servers import Relay
+from tests.ports import free_port, wait_listening
 
 P99_LIMIT_MS = 100.0
 SEND_DELAY = 0.3  # seconds between telling the workers to start and the first send

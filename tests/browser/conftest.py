@@ -5,11 +5,9 @@ through the browser, the fake upstream's request log, and that database file.
 """
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.fake_upstream.server import FakeUpstream
+from tests.ports import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -41,25 +40,6 @@ class Site:
             return db.execute(sql, params).fetchall()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
-
-
 @pytest.fixture(scope="session")
 def upstream():
     with FakeUpstream() as server:
@@ -69,7 +49,7 @@ def upstream():
 @pytest.fixture(scope="session")
 def site(tmp_path_factory, upstream):
     tmp = tmp_path_factory.mktemp("site")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/db.sqlite3", MEDIA_ROOT=str(tmp),
                ALLOWED_HOSTS="127.0.0.1", GEMINI_API_KEY=upstream.api_key,
                GEMINI_API_BASE_URL=upstream.base_url, DJANGO_SETTINGS_MODULE="chatsite.settings")
@@ -85,7 +65,7 @@ def site(tmp_path_factory, upstream):
              "chatsite.asgi:application"], env=env, cwd=ROOT, stdout=log,
             stderr=subprocess.STDOUT)
         try:
-            _wait_for_port(port, process)
+            wait_listening(port, process)
             yield Site(url=f"http://127.0.0.1:{port}", database=tmp / "db.sqlite3")
         finally:
             process.terminate()
