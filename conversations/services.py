@@ -7,8 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from conversations.catalogue import available_models
 from conversations.models import Conversation, Turn
-from conversations.selectors import RUNNING_STATUSES, available_models, input_text
+from conversations.selectors import RUNNING_STATUSES, input_text
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def conversation_update_settings(
 ) -> Conversation:
     """Change what the next turns are sent with; `None` leaves a field as it is."""
     errors: dict[str, str] = {}
-    if model is not None and model not in {m["id"] for m in available_models()}:
+    if model is not None and model not in {m.id for m in available_models()}:
         errors["model"] = f"Unknown or unavailable model: {model!r}."
     if system_instruction is not None and len(system_instruction) > MAX_SYSTEM_INSTRUCTION:
         errors["system_instruction"] = (

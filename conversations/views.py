@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import runner, selectors, services
+from conversations import catalogue, runner, selectors, services
 from conversations.forms import RenameForm, SettingsForm
 from conversations.models import Conversation
 
@@ -70,7 +70,7 @@ def _render_chat(
         "q": q,
         "settings_form": settings_form,
         "chat_config": _client_config(conversation),
-        "default_model": selectors.default_model(),
+        "default_model": catalogue.default_model(),
     }
     return render(request, "conversations/chat.html", context, status=status)
 
@@ -125,7 +125,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def conversation_new(request: HttpRequest) -> HttpResponse:
-    conversation = services.conversation_create(owner=request.user, model=selectors.default_model())
+    conversation = services.conversation_create(owner=request.user, model=catalogue.default_model())
     if _wants_json(request):
         return JsonResponse(_client_config(conversation), status=201)
     return redirect(_chat_url(conversation))

@@ -30,4 +30,4 @@ def alice_client(alice) -> Client:
 def conversation(alice):
     from conversations import services  # after django.setup(), even when loaded as a plugin
 
-    return services.conversation_create(owner=alice, model="local-smollm2")
+    return services.conversation_create(owner=alice, model="local")

@@ -281,8 +281,8 @@ async def test_closing_the_socket_does_not_stop_the_reply(alice, chat, gemini):
 async def test_local_turns_wait_their_turn_and_say_so(alice, settings):
     settings.GEMINI_API_KEY = ""
     make = sync_to_async(services.conversation_create)
-    first, second = await make(owner=alice, model="local-smollm2"), await make(
-        owner=alice, model="local-smollm2")
+    first, second = await make(owner=alice, model="local"), await make(
+        owner=alice, model="local")
     for chat in (first, second):
         await sync_to_async(services.conversation_update_settings)(
             conversation=chat, generation_settings={"max_output_tokens": 24})

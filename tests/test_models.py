@@ -40,7 +40,7 @@ def test_it_refuses_a_duplicate_client_id_in_one_conversation(conversation):
 
 
 def test_it_allows_the_same_client_id_in_another_conversation(alice, conversation):
-    other = Conversation.objects.create(owner=alice, model="local-smollm2")
+    other = Conversation.objects.create(owner=alice, model="local")
     make_turn(conversation)
     make_turn(other)
     assert Turn.objects.filter(client_id="c1").count() == 2

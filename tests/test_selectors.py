@@ -3,7 +3,6 @@ import uuid
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
-from django.test import override_settings
 
 from conversations import selectors, services
 from conversations.interactions import output_text
@@ -86,26 +85,11 @@ def test_it_shapes_a_conversation_for_the_websocket(conversation):
     assert selectors.conversation_to_dict(conversation) == {
         "id": str(conversation.id),
         "title": "",
-        "model": "local-smollm2",
+        "model": "local",
         "stateful": True,
         "system_instruction": "",
         "generation_settings": conversation.generation_settings,
     }
-
-
-@override_settings(GEMINI_API_KEY="")
-def test_it_offers_only_the_local_model_without_a_key():
-    assert [m["id"] for m in selectors.available_models()] == ["local-smollm2"]
-    assert selectors.default_model() == "local-smollm2"
-
-
-@override_settings(GEMINI_API_KEY="key")
-def test_it_offers_gemini_with_a_key():
-    ids = [m["id"] for m in selectors.available_models()]
-    assert ids == [
-        "local-smollm2", "gemini-3.5-flash", "gemini-3-flash-preview", "gemini-3.1-flash-image",
-    ]
-    assert selectors.default_model() == "gemini-3.5-flash"
 
 
 def model_output(*blocks):

@@ -17,8 +17,8 @@ def send(conversation, value="Hello", client_id="c1", parent=None):
 
 
 def test_it_creates_a_conversation(alice):
-    c = services.conversation_create(owner=alice, model="local-smollm2", title="  Plans ")
-    assert (c.owner, c.model, c.title) == (alice, "local-smollm2", "Plans")
+    c = services.conversation_create(owner=alice, model="local", title="  Plans ")
+    assert (c.owner, c.model, c.title) == (alice, "local", "Plans")
 
 
 def test_it_creates_a_queued_turn(conversation):
@@ -43,7 +43,7 @@ def test_it_cuts_a_long_title_at_a_word():
 
 
 def test_it_keeps_a_title_already_set(alice):
-    c = services.conversation_create(owner=alice, model="local-smollm2", title="Mine")
+    c = services.conversation_create(owner=alice, model="local", title="Mine")
     send(c, "Something else")
     c.refresh_from_db()
     assert c.title == "Mine"
@@ -83,7 +83,7 @@ def test_it_refuses_to_chain_onto_a_running_turn(conversation):
 
 
 def test_it_refuses_a_parent_from_another_conversation(alice, conversation):
-    other = services.conversation_create(owner=alice, model="local-smollm2")
+    other = services.conversation_create(owner=alice, model="local")
     parent, _ = send(other)
     with pytest.raises(ValidationError):
         send(conversation, parent=parent)

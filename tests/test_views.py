@@ -23,7 +23,7 @@ def bob_client(bob) -> Client:
 
 def settings_data(**overrides) -> dict:
     data = {
-        "model": "local-smollm2",
+        "model": "local",
         "system_instruction": "Be brief.",
         "temperature": "0.7",
         "thinking_level": "",
@@ -99,8 +99,8 @@ def test_it_shows_the_new_chat_page_when_there_are_no_conversations(alice_client
 
 
 def test_it_redirects_to_the_newest_conversation(alice, alice_client):
-    services.conversation_create(owner=alice, model="local-smollm2", title="old")
-    newest = services.conversation_create(owner=alice, model="local-smollm2", title="new")
+    services.conversation_create(owner=alice, model="local", title="old")
+    newest = services.conversation_create(owner=alice, model="local", title="new")
     response = alice_client.get("/")
     assert response.status_code == 302
     assert response.url == chat_url(newest)
@@ -111,7 +111,7 @@ def test_it_creates_a_new_chat_and_redirects_to_it(alice, alice_client):
     conversation = Conversation.objects.get(owner=alice)
     assert response.status_code == 302
     assert response.url == chat_url(conversation)
-    assert conversation.model == "local-smollm2"
+    assert conversation.model == "local"
 
 
 def test_it_creates_a_new_chat_for_fetch(alice, alice_client):
@@ -175,7 +175,7 @@ def test_it_escapes_titles(alice_client, conversation):
 
 
 def test_it_marks_the_current_conversation_in_the_sidebar(alice, alice_client, conversation):
-    other = services.conversation_create(owner=alice, model="local-smollm2", title="Other")
+    other = services.conversation_create(owner=alice, model="local", title="Other")
     html = alice_client.get(chat_url(conversation)).content.decode()
     assert f'href="/c/{conversation.id}/" aria-current="page"' in html
     assert f'href="/c/{other.id}/" aria-current' not in html
@@ -307,7 +307,7 @@ def test_it_shows_settings_errors_on_a_plain_post(alice_client, conversation):
 def test_it_offers_gemini_models_only_with_a_key(alice_client, conversation, settings):
     settings.GEMINI_API_KEY = ""
     html = alice_client.get(chat_url(conversation)).content.decode()
-    assert 'value="local-smollm2"' in html
+    assert 'value="local"' in html
     assert "gemini-3.5-flash" not in html
 
 
@@ -317,7 +317,7 @@ def test_it_offers_gemini_models_only_with_a_key(alice_client, conversation, set
 @pytest.fixture
 def titled(alice):
     return [
-        services.conversation_create(owner=alice, model="local-smollm2", title=title)
+        services.conversation_create(owner=alice, model="local", title=title)
         for title in ("Trip to Rome", "Tax return", "Rome restaurants")
     ]
 
@@ -337,7 +337,7 @@ def test_it_searches_for_fetch_as_html(alice_client, titled):
 
 
 def test_it_searches_as_json(alice_client, titled, bob):
-    services.conversation_create(owner=bob, model="local-smollm2", title="Bob in Rome")
+    services.conversation_create(owner=bob, model="local", title="Bob in Rome")
     response = alice_client.get("/c/search", {"q": "ROME"}, **JSON)
     titles = sorted(c["title"] for c in response.json()["conversations"])
     assert titles == ["Rome restaurants", "Trip to Rome"]

@@ -232,7 +232,7 @@ def test_another_users_conversation_and_socket_are_refused(alice_page, bob_page,
 
 def test_the_local_model_answers_offline(alice_page, upstream):
     page = alice_page
-    new_chat(page, model="local-smollm2")
+    new_chat(page, model="local")
     say(page, "Say hello in one short sentence.")
     expect(page.get_by_role("button", name="Regenerate")).to_be_visible(timeout=60_000)
     assert reply(page).locator(".steps").inner_text().strip()

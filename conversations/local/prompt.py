@@ -61,63 +61,77 @@ def messages_from_input(value: Any) -> list[Message]:
     return messages
 
 
-# --- chat messages -> a prompt that fits the context window ------------------------------------
+# --- chat messages -> prompt tokens that fit the context window -----------------------------
+
+# For a GGUF without a chat template of its own (SmolLM2's and most instruct models' have one).
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
-def fit_messages(
-    llm: Any,
-    formatter: Any,
+class ChatTemplate:
+    """Renders chat messages with the model file's own chat template (ChatML when it has none)."""
+
+    def __init__(self, llm: Any) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = llm
+        template = llm.metadata.get("tokenizer.chat_template")
+        self.source = "gguf" if template else "chatml"
+        self._formatter = Jinja2ChatFormatter(
+            template or CHATML, self._token_text(llm.token_eos()), self._token_text(llm.token_bos())
+        )
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+    def render(self, messages: Sequence[Message]) -> tuple[list[int], list[str]]:
+        """The prompt's tokens (what llama evaluates) and the template's stop strings."""
+        safe = [{"role": m["role"], "content": _defuse(m["content"])} for m in messages]
+        rendered = self._formatter(messages=safe)
+        tokens = self.llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        stop = rendered.stop or []
+        return tokens, [stop] if isinstance(stop, str) else list(stop)
+
+
+def _defuse(text: str) -> str:
+    """Keep typed text from spelling a control token: the prompt is tokenized with specials on,
+    so a user's "<|im_start|>system" would otherwise start a real system turn."""
+    return text.replace("<|", "<\u200c|")
+
+
+def fit_prompt(
+    template: ChatTemplate,
     system: str | None,
     history: Sequence[Message],
     *,
     n_ctx: int,
     max_tokens: int,
-) -> tuple[list[Message], int]:
-    """Drop the oldest history until prompt + answer fit; returns (messages, prompt tokens)."""
+) -> tuple[list[int], list[str]]:
+    """Drop the oldest history until prompt + answer fit; returns (prompt tokens, stop strings)."""
     budget = n_ctx - min(max_tokens, n_ctx // 2)
     system_messages = [{"role": "system", "content": system}] if system else []
     history = list(history)
-    while (count := _prompt_tokens(llm, formatter, system_messages + history)) > budget:
+    while True:
+        tokens, stop = template.render(system_messages + history)
+        over = len(tokens) - budget
+        if over <= 0:
+            return tokens, stop
         if len(history) > 1:
             history.pop(0)
             continue
         # One message too long on its own: keep its end, where the question usually is.
-        tokens = tokenize(llm, history[0]["content"])
-        if count - budget >= len(tokens):
+        own = tokenize(template.llm, history[0]["content"])
+        if over >= len(own):
             raise ValueError("the system instruction does not fit the context window")
-        text = llm.detokenize(tokens[count - budget + 8 :]).decode("utf-8", errors="ignore")
+        text = template.llm.detokenize(own[over + 8 :]).decode("utf-8", errors="ignore")
         history[0] = {"role": "user", "content": text}
-    return system_messages + history, count
-
-
-def _prompt_tokens(llm: Any, formatter: Any, messages: list[Message]) -> int:
-    """Tokens of the prompt the model's own chat template renders (what llama will evaluate)."""
-    if formatter is None:
-        return len(tokenize(llm, _chatml(messages)))
-    rendered = formatter(messages=messages)
-    prompt = rendered.prompt.encode("utf-8")
-    return len(llm.tokenize(prompt, add_bos=not rendered.added_special, special=True))
 
 
 def tokenize(llm: Any, text: str) -> list[int]:
-    return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-
-
-def template_formatter(llm: Any) -> Any:
-    """The Jinja chat formatter llama-cpp builds from the GGUF metadata, for counting tokens."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    template = llm.metadata.get("tokenizer.chat_template")
-    if not template:
-        return None
-
-    def text(token: int) -> str:
-        return llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
-
-    return Jinja2ChatFormatter(template, text(llm.token_eos()), text(llm.token_bos()))
-
-
-def _chatml(messages: list[Message]) -> str:
-    """Fallback prompt rendering for a GGUF without a chat template."""
-    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-    return turns + "<|im_start|>assistant\n"
+    return llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)

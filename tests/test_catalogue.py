@@ -1,0 +1,46 @@
+from django.test import override_settings
+
+from conversations import catalogue
+from conversations.local import shipped_model_path
+
+
+def ids():
+    return [m.id for m in catalogue.available_models()]
+
+
+@override_settings(GEMINI_API_KEY="")
+def test_it_offers_only_the_local_model_without_a_key():
+    assert ids() == ["local"]
+    assert catalogue.default_model() == "local"
+
+
+@override_settings(GEMINI_API_KEY="key")
+def test_it_offers_gemini_with_a_key():
+    assert ids() == ["local", "gemini-3.5-flash", "gemini-3-flash-preview",
+                     "gemini-3.1-flash-image"]
+    assert catalogue.default_model() == "gemini-3.5-flash"
+
+
+@override_settings(LOCAL_MODEL_PATH="", LOCAL_MODEL_NAME="")
+def test_the_shipped_model_is_the_default():
+    assert catalogue.local_model_path() == shipped_model_path()
+    assert catalogue.local_model().label == "SmolLM2 135M (offline)"
+
+
+@override_settings(LOCAL_MODEL_PATH="/srv/models/Qwen2.5-3B-Instruct-Q4_K_M.gguf",
+                   LOCAL_MODEL_NAME="")
+def test_a_model_file_of_the_teams_is_named_after_the_file():
+    assert catalogue.local_model_path() == "/srv/models/Qwen2.5-3B-Instruct-Q4_K_M.gguf"
+    assert catalogue.local_model().label == "Qwen2.5-3B-Instruct-Q4_K_M (offline)"
+
+
+@override_settings(LOCAL_MODEL_PATH="/srv/models/q.gguf", LOCAL_MODEL_NAME="Qwen 3B")
+def test_the_local_model_can_be_given_a_display_name():
+    assert catalogue.local_model().label == "Qwen 3B (offline)"
+
+
+def test_only_gemini_models_think_and_keep_history():
+    local, gemini = catalogue.model_info("local"), catalogue.model_info("gemini-3.5-flash")
+    assert local.local and not local.takes_thinking and not local.keeps_history
+    assert not gemini.local and gemini.takes_thinking and gemini.keeps_history
+    assert not catalogue.model_info("gemini-9-future").local
