@@ -77,6 +77,7 @@ $(ENGINE_WHEELS)/cmake-args.txt: | $(BIN)/python
 $(VENV)/.engine-$(ENGINE_ID): $(ENGINE_WHEELS)/cmake-args.txt
 	$(BIN)/pip install --force-reinstall --no-deps $(ENGINE_WHEELS)/*.whl
 	$(BIN)/pip install $(ENGINE_WHEELS)/*.whl
+	cp $(ENGINE_WHEELS)/cmake-args.txt $(VENV)/engine-cmake-args.txt
 	rm -f $(VENV)/.engine-*
 	touch $@
 

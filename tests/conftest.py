@@ -3,3 +3,12 @@ and named users (alice owns things, bob must get 404 for them)."""
 
 from tests.django_fixtures import alice, alice_client, bob, conversation  # noqa: F401
 from tests.fake_upstream.fixtures import fake_upstream  # noqa: F401
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests import engine_report
+
+    if lines := engine_report.lines():
+        terminalreporter.section("offline model engine")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -221,8 +221,8 @@ class LocalEngine:
             if self._closed:
                 raise RuntimeError("LocalEngine is closed")
             busy = self._running is not None or len(self._waiting) > 0
-            try:
-                self._waiting.push(user, job)
+            try:  # the limits count replies waiting behind the one being written
+                self._waiting.push(user, job, enforce=busy)
             except QueueFull as exc:
                 raise LocalModelBusy(str(exc)) from None
             if self._supervisor is None:

@@ -34,18 +34,22 @@ class FairQueue(Generic[T]):
         for items in self._users.values():
             yield from items
 
-    def push(self, user: Hashable, item: T) -> None:
-        mine = self._users.get(user)
-        if mine is not None and len(mine) >= self.per_user:
-            raise QueueFull(
-                f"You already have {len(mine)} replies waiting for the offline model (the limit "
-                f"is {self.per_user}). Wait for one of them to finish, then try again.")
-        if self._count >= self.limit:
-            raise QueueFull(
-                f"The offline model is busy: {self._count} replies are already waiting for it "
-                "(the server's limit). Try again in a minute.")
+    def push(self, user: Hashable, item: T, *, enforce: bool = True) -> None:
+        """Add an item; with `enforce`, refuse it (QueueFull) when a limit is reached."""
+        if enforce and (refusal := self._refusal(user)):
+            raise QueueFull(refusal)
         self._users.setdefault(user, deque()).append(item)
         self._count += 1
+
+    def _refusal(self, user: Hashable) -> str | None:
+        mine = len(self._users.get(user, ()))
+        if mine >= self.per_user:
+            return (f"You already have {_replies(mine)} waiting for the offline model (the "
+                    f"limit is {self.per_user}). Wait for one to finish, then try again.")
+        if self._count >= self.limit:
+            return (f"The offline model is busy: {_replies(self._count)} already waiting for "
+                    "it, the most this server allows. Try again in a minute.")
+        return None
 
     def pop(self) -> T | None:
         """The next item, from the user whose turn it is; None when nothing waits."""
@@ -79,3 +83,7 @@ class FairQueue(Generic[T]):
         self._users.clear()
         self._count = 0
         return items
+
+
+def _replies(n: int) -> str:
+    return "1 reply" if n == 1 else f"{n} replies"
