@@ -33,9 +33,10 @@ def lines() -> list[str]:
     if not _worker:
         return []
     build = Path(sys.prefix, "engine-cmake-args.txt")
+    flags_used = build.read_text().strip() if build.exists() else "unknown (not built by make)"
     name, flags = cpu()
     return [
-        f"build flags: {build.read_text().strip() if build.exists() else 'unknown (not built by make)'}",
+        f"build flags: {flags_used}",
         f"llama.cpp: {_worker.get('system_info')}",
         f"CPU: {name}; features: {' '.join(flags) or 'none of note'}",
         f"model: {_worker.get('model')} loaded in {_worker.get('load_ms')} ms, "

@@ -1,7 +1,6 @@
 """A crash of the offline model's process, seen through the websocket: the reply being
 written fails with a retryable message, other sockets keep streaming, the next reply answers."""
 
-import asyncio
 import os
 import signal
 import uuid
@@ -10,8 +9,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations import backends, services
-from conversations.local.engine import STOPPED
 from conversations.local import local_model_available
+from conversations.local.engine import STOPPED
 from conversations.models import Turn
 from tests.streaming import frames_until_done, replay, send, socket, text_of
 
@@ -74,7 +73,6 @@ async def test_a_crash_fails_only_the_local_reply(alice, settings, fake_upstream
         assert retry[-1]["status"] in ("completed", "incomplete")
         assert text_of(replay(retry, created["turn"]["id"])[0]).strip()
         assert backends.local_engine().worker_pid not in (None, pid)
-    await asyncio.sleep(0)
 
 
 @pytest.fixture
