@@ -13,6 +13,13 @@ THINKING_CHOICES = [("", "Model default")] + [
 ]
 
 
+GEMINI_ONLY = {
+    "thinking_level": "The offline model does not think before it answers.",
+    "stateful": "The offline model keeps nothing upstream: it is sent the whole "
+    "conversation every time.",
+}
+
+
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=200)
 
@@ -62,9 +69,15 @@ class SettingsForm(forms.Form):
             # Still shown, so the form does not silently switch models; saving it explains why not.
             choices.append((conversation.model, f"{conversation.model} (unavailable)"))
         self.fields["model"].choices = choices
+        # Which fields mean nothing to the offline model: the page disables them for it.
+        self.fields["model"].widget.attrs["data-local-models"] = " ".join(
+            m.id for m in catalogue.available_models() if m.local)
+        for name, why in GEMINI_ONLY.items():
+            self.fields[name].widget.attrs["data-gemini-only"] = why
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
+        keeps_history = catalogue.model_info(data["model"]).keeps_history
         return {
             "model": data["model"],
             "system_instruction": data["system_instruction"],
@@ -73,7 +86,8 @@ class SettingsForm(forms.Form):
                 "thinking_level": data["thinking_level"] or "",
                 "max_output_tokens": data["max_output_tokens"],
             },
-            "stateful": data["stateful"],
+            # Disabled (so not sent) for a model it means nothing to: keep what was chosen.
+            "stateful": data["stateful"] if keeps_history else None,
         }
 
     def add_service_errors(self, error: ValidationError) -> None:

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from .catalogue import model_info
 from .models import Conversation, Turn
 
 # A parent whose interaction the upstream holds as a finished exchange we can chain onto.
@@ -34,8 +35,9 @@ def request_body(conversation: Conversation, turn: Turn, ancestors: Sequence[Tur
                  replay: bool = False) -> dict:
     """Stateful turns send only their input and chain on the parent's interaction.
 
-    Stateless conversations (`store: false`), parents the upstream cannot chain on,
-    and `replay=True` (the previous interaction expired) send the whole branch.
+    Stateless conversations (`store: false`), models that keep no history (the offline
+    one), parents the upstream cannot chain on, and `replay=True` (the previous
+    interaction expired) send the whole branch.
     """
     body: dict = {"model": conversation.model}
     if conversation.system_instruction:
@@ -44,13 +46,14 @@ def request_body(conversation: Conversation, turn: Turn, ancestors: Sequence[Tur
     if config:
         body["generation_config"] = config
     parent = ancestors[-1] if ancestors else None
-    chain = (conversation.stateful and not replay and parent is not None
+    stateful = conversation.stateful and model_info(conversation.model).keeps_history
+    chain = (stateful and not replay and parent is not None
              and parent.interaction_id and parent.status in CHAINABLE)
     if chain:
         body["previous_interaction_id"] = parent.interaction_id
         body["input"] = [user_step(turn)]
     else:
         body["input"] = history(ancestors) + [user_step(turn)]
-    if not conversation.stateful:
+    if not stateful:
         body["store"] = False
     return body

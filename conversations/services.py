@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.catalogue import available_models
+from conversations.catalogue import available_models, model_info
 from conversations.models import Conversation, Turn
 from conversations.selectors import RUNNING_STATUSES, input_text
 
@@ -78,6 +78,11 @@ def conversation_update_settings(
         )
     if generation_settings is not None:
         errors.update(_validate_generation_settings(generation_settings))
+        takes_thinking = model_info(model or conversation.model).takes_thinking
+        if generation_settings.get("thinking_level") and not takes_thinking:
+            errors["thinking_level"] = (
+                "The offline model does not think before it answers: leave this on "
+                "“Model default”, or choose a Gemini model.")
     if errors:
         raise ValidationError(errors)
 

@@ -155,17 +155,26 @@ def test_it_deletes_a_conversation(conversation):
     assert not Turn.objects.exists()
 
 
-def test_it_updates_settings(conversation):
+def test_it_updates_settings(conversation, settings):
+    settings.GEMINI_API_KEY = "key"
     services.conversation_update_settings(
-        conversation=conversation, system_instruction="Be brief.", stateful=False,
-        generation_settings={"temperature": 0.5, "thinking_level": "low"},
+        conversation=conversation, model="gemini-3.5-flash", system_instruction="Be brief.",
+        stateful=False, generation_settings={"temperature": 0.5, "thinking_level": "low"},
     )
     conversation.refresh_from_db()
+    assert conversation.model == "gemini-3.5-flash"
     assert conversation.system_instruction == "Be brief."
     assert conversation.stateful is False
     assert conversation.generation_settings == {
         "temperature": 0.5, "thinking_level": "low", "max_output_tokens": None,
     }
+
+
+def test_the_offline_model_takes_no_thinking_level(conversation):
+    with pytest.raises(ValidationError) as caught:
+        services.conversation_update_settings(
+            conversation=conversation, generation_settings={"thinking_level": "low"})
+    assert "does not think" in caught.value.message_dict["thinking_level"][0]
 
 
 def test_it_leaves_unmentioned_settings_alone(conversation):
@@ -210,8 +219,11 @@ def test_it_refuses_bad_generation_settings(conversation, values, field):
         {"temperature": None, "max_output_tokens": None},
     ],
 )
-def test_it_accepts_settings_at_the_limits(conversation, values):
-    services.conversation_update_settings(conversation=conversation, generation_settings=values)
+def test_it_accepts_settings_at_the_limits(alice, values):
+    chat = services.conversation_create(owner=alice, model="gemini-3.5-flash")
+    services.conversation_update_settings(conversation=chat, generation_settings=values)
+    chat.refresh_from_db()
+    assert values.items() <= chat.generation_settings.items()
 
 
 def test_it_refuses_a_gemini_model_without_an_api_key(conversation, settings):

@@ -240,11 +240,13 @@ def test_the_page_asks_before_deleting(alice_client, conversation):
 # --- settings ---
 
 
-def test_it_saves_settings(alice_client, conversation):
-    data = settings_data(stateful=None, thinking_level="low")
+def test_it_saves_settings(alice_client, conversation, settings):
+    settings.GEMINI_API_KEY = "key"
+    data = settings_data(model="gemini-3.5-flash", stateful=None, thinking_level="low")
     response = alice_client.post(chat_url(conversation, "settings"), data)
     assert response.status_code == 302
     conversation.refresh_from_db()
+    assert conversation.model == "gemini-3.5-flash"
     assert conversation.system_instruction == "Be brief."
     assert conversation.stateful is False
     assert conversation.generation_settings == {
@@ -252,6 +254,29 @@ def test_it_saves_settings(alice_client, conversation):
         "thinking_level": "low",
         "max_output_tokens": 512,
     }
+
+
+def test_the_offline_model_refuses_a_thinking_level(alice_client, conversation):
+    data = settings_data(thinking_level="low")
+    response = alice_client.post(chat_url(conversation, "settings"), data, **JSON)
+    assert response.status_code == 400
+    assert "does not think" in response.json()["errors"]["thinking_level"][0]
+    conversation.refresh_from_db()
+    assert conversation.system_instruction == ""  # nothing saved
+
+
+def test_the_offline_model_leaves_stateful_as_it_was(alice_client, conversation):
+    # The page disables the checkbox for the offline model, so it is not posted.
+    response = alice_client.post(chat_url(conversation, "settings"), settings_data(stateful=None))
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.stateful is True
+
+
+def test_the_settings_form_marks_what_the_offline_model_ignores(alice_client, conversation):
+    html = alice_client.get(chat_url(conversation)).content.decode()
+    assert 'data-local-models="local"' in html
+    assert html.count("data-gemini-only=") == 2
 
 
 def test_it_saves_settings_with_fetch(alice_client, conversation):

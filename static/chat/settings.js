@@ -37,8 +37,11 @@ export function initSettings(config) {
   button.hidden = !config.conversation;
   if (wired) return;
   wired = true;
+  const model = form.elements.namedItem("model");
+  if (model) model.addEventListener("change", () => markGeminiOnly(form));
   button.addEventListener("click", () => {
     clearErrors(form);
+    markGeminiOnly(form);
     dialog.showModal();
   });
   for (const close of dialog.querySelectorAll(".dialog-close")) {
@@ -60,6 +63,24 @@ export function initSettings(config) {
       showErrors(form, result.data.errors || { __all__: [result.message] });
     });
   });
+}
+
+/** Settings the offline model does not take are disabled for it, saying why. A disabled
+ * field is not posted: the server clears the thinking level and keeps "stateful" as it was. */
+function markGeminiOnly(form) {
+  const model = form.elements.namedItem("model");
+  if (!model) return;
+  const local = (model.dataset.localModels || "").split(" ").includes(model.value);
+  for (const input of form.querySelectorAll("[data-gemini-only]")) {
+    input.disabled = local;
+    const field = input.closest(".field");
+    const note = field.querySelector(".gemini-only-note");
+    if (local && !note) {
+      field.append(h("p", { class: "help muted gemini-only-note" }, input.dataset.geminiOnly));
+    } else if (!local && note) {
+      note.remove();
+    }
+  }
 }
 
 function clearErrors(form) {
