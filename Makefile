@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 ARGS ?=
+# The browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # The offline model's engine (llama-cpp-python) compiles llama.cpp. By default it is built
 # portably: llama.cpp's native build turns on whatever the build machine's CPU has (AVX-512,
@@ -30,12 +33,17 @@ ENGINE_WHEELS := $(ENGINE_CACHE)/engine-$(ENGINE_ID)
 run: $(VENV)/.installed secret-key
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)/
 	$(BIN)/python manage.py interrupt_turns
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(BIN)/pytest $(ARGS)
+
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

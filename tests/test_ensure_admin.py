@@ -4,9 +4,9 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 
-def run() -> str:
+def run(*args: str) -> str:
     out = StringIO()
-    call_command("ensure_admin", stdout=out)
+    call_command("ensure_admin", *args, stdout=out)
     return out.getvalue()
 
 
@@ -35,3 +35,11 @@ def test_it_is_idempotent(db, settings, django_user_model):
 def test_it_does_nothing_when_users_exist(alice, django_user_model):
     assert run() == ""
     assert not django_user_model.objects.filter(is_superuser=True).exists()
+
+
+def test_it_says_where_to_sign_in_next_to_the_password(db, settings):
+    settings.ADMIN_USERNAME, settings.ADMIN_PASSWORD = "admin", ""
+    lines = run("--url", "http://127.0.0.1:8000/").splitlines()
+    assert lines[0].startswith("Created superuser 'admin' with password: ")
+    assert lines[-1] == "Sign in at http://127.0.0.1:8000/"
+    assert run("--url", "http://127.0.0.1:8000/") == "chatsite is at http://127.0.0.1:8000/\n"

@@ -26,8 +26,9 @@ PASSWORD = "correct horse battery staple"
 # This machine has two cores and CI shares them with the server and the model: be patient.
 expect.set_options(timeout=15_000)
 
-if not Path(CHROMIUM).exists():  # .ci/run installs it; make the reason loud if it is missing
-    pytest.exit(f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)", returncode=3)
+if not Path(CHROMIUM).exists():  # `make test` installs it; say so loudly if it is missing
+    pytest.exit(f"{CHROMIUM} is missing: `make test` installs it (Debian's chromium)",
+                returncode=3)
 
 
 @dataclass

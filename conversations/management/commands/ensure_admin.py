@@ -10,9 +10,14 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = "Create a superuser (ADMIN_USERNAME / ADMIN_PASSWORD) when there are no users yet."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--url", default="", help="where the site is served, to say so")
+
     def handle(self, *args: object, **options: object) -> None:
         User = get_user_model()
         if User.objects.exists():
+            if options.get("url"):
+                self.stdout.write(f"chatsite is at {options['url']}")
             return
         username = settings.ADMIN_USERNAME or "admin"
         password = settings.ADMIN_PASSWORD or secrets.token_urlsafe(12)
@@ -24,3 +29,5 @@ class Command(BaseCommand):
                 f"Created superuser {username!r} with password: {password}\n"
                 "It is shown only this once; change it after logging in."
             )
+        if options.get("url"):
+            self.stdout.write(f"Sign in at {options['url']}")
