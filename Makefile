@@ -26,6 +26,8 @@ engine_id = $(shell printf '%s|%s|%s|%s' "$$(grep -v '^\#' requirements-engine.t
 ENGINE_ID := $(call engine_id,$(ENGINE_CMAKE_ARGS))
 ENGINE_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/chatsite
 ENGINE_WHEELS := $(ENGINE_CACHE)/engine-$(ENGINE_ID)
+NATIVE_WHEELS := $(ENGINE_CACHE)/engine-$(call engine_id,-DGGML_NATIVE=ON)
+NATIVE_SITE := $(NATIVE_WHEELS)/site
 
 
 .PHONY: run test lint bench secret-key
@@ -48,9 +50,12 @@ $(CHROMIUM):
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
+# bench_local.py compares the portable engine with a native build (-DGGML_NATIVE=ON) of the
+# same version, installed beside the venv, never into it; without one it measures only the first.
 bench: $(VENV)/.installed-dev
+	@$(MAKE) --no-print-directory $(NATIVE_SITE) || echo "No native engine build: benchmarks use the portable one only."
 	@set -e; for script in $(wildcard bench/bench_*.py); do \
-		echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script; \
+		echo "== $$script"; PYTHONPATH=. NATIVE_ENGINE_SITE=$(NATIVE_SITE) $(BIN)/python $$script; \
 	done
 
 # settings.py reads .env; a fresh machine gets a random key there, once (it keeps sessions valid).
@@ -81,6 +86,13 @@ endef
 $(ENGINE_WHEELS)/cmake-args.txt: | $(BIN)/python
 	@echo "Compiling llama-cpp-python ($(ENGINE_CMAKE_ARGS)); this takes a few minutes, once."
 	$(call build_engine,$(ENGINE_WHEELS),$(ENGINE_CMAKE_ARGS))
+
+$(NATIVE_WHEELS)/cmake-args.txt: | $(BIN)/python
+	@echo "Compiling a native llama-cpp-python for the benchmarks; this takes a few minutes, once."
+	$(call build_engine,$(NATIVE_WHEELS),-DGGML_NATIVE=ON)
+
+$(NATIVE_SITE): $(NATIVE_WHEELS)/cmake-args.txt
+	$(BIN)/pip install --no-deps --target $@ $(NATIVE_WHEELS)/*.whl
 
 $(VENV)/.engine-$(ENGINE_ID): $(ENGINE_WHEELS)/cmake-args.txt
 	$(BIN)/pip install --force-reinstall --no-deps $(ENGINE_WHEELS)/*.whl
