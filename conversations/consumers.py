@@ -14,6 +14,7 @@ from django.http import Http404
 
 from . import runner, selectors, services
 from .models import Conversation, Turn
+from .runner import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,11 @@ def parse_frame(text_data: str | None) -> dict:
         raise FrameError("bad_json", "That frame is not valid JSON.") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError("bad_json", "A frame must be a JSON object with a \"type\".")
+    try:  # JSON may spell a lone UTF-16 surrogate ("\ud800"), which no UTF-8 text can hold
+        dumps(frame).encode("utf-8")
+    except UnicodeEncodeError:
+        raise FrameError("bad_frame", "That frame holds text that is not valid Unicode (a "
+                         "lone surrogate); it was not saved.") from None
     return frame
 
 

@@ -1,6 +1,7 @@
 """The conversation websocket against the fake upstream: streaming, stop, reconnect, branches."""
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -99,6 +100,24 @@ async def test_it_answers_bad_frames_with_an_error_and_stays_usable(alice, chat,
         assert error["type"] == "error" and error["code"] == code and error["message"]
         turn_id, frames = await ask(ws, "still there?")
     assert text_of(replay(frames, turn_id)[0]) == "Echo: still there?"
+
+
+@pytest.mark.parametrize("titled", [False, True])
+@pytest.mark.parametrize("field", ["text", "client_id"])
+async def test_a_lone_surrogate_is_refused_and_bricks_nothing(alice, chat, gemini, titled,
+                                                              field):
+    if titled:
+        await sync_to_async(services.conversation_rename)(conversation=chat, title="Named")
+    frame = {"type": "send", "client_id": new_id(), "text": "hi", "parent_id": None}
+    frame[field] = "bad \ud800 text"
+    async with socket(alice, chat) as ws:
+        await ws.send_to(text_data=json.dumps(frame))  # json.dumps escapes it: valid UTF-8
+        error = await ws.receive_json_from(timeout=5)
+        assert error["code"] == "bad_frame" and "lone surrogate" in error["message"]
+        turn_id, frames = await ask(ws, "still there?")
+    assert text_of(replay(frames, turn_id)[0]) == "Echo: still there?"
+    async with socket(alice, chat) as ws:  # and the conversation opens again
+        assert [t["id"] for t in ws.snapshot["turns"]] == [turn_id]
 
 
 async def test_it_refuses_an_oversized_message(alice, chat, gemini):
