@@ -131,7 +131,15 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # The default capacity (100) drops group messages silently under a burst.
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 10000},
+            "CONFIG": {"hosts": [{
+                "address": REDIS_URL,
+                # redis-py times a read out after 5 s by default, and channels_redis's
+                # blocking reads also last 5 s: an idle socket's read then fails and the
+                # socket is closed with 1011 (channels_redis #422). Reads return within 5 s
+                # on a healthy connection, so 30 s only catches a dead one.
+                "socket_timeout": 30,
+                "socket_keepalive": True,
+            }], "capacity": 10000},
         }
     }
 else:

@@ -161,3 +161,22 @@ async def test_a_stop_sent_to_the_other_process_stops_the_turn(team):
         frames = await until_done(other)
     assert frames[-1]["status"] == "cancelled"
     assert 0 < len(text_of(replay(frames, turn_id)[0]).split()) < 400
+
+
+IDLE_SECONDS = float(os.getenv("TEAM_TEST_IDLE_SECONDS", "30"))
+
+
+async def test_idle_sockets_stay_open_on_both_processes(team):
+    """Redis clients time reads out after 5 s by default, as long as the layer's blocking
+    reads last: idle sockets used to be closed with 1011 within a minute."""
+    team["upstream"].configure(delta_interval=0.01, deltas=5)
+    async with connect(team, 0) as a, connect(team, 0) as b, connect(team, 1) as c:
+        for ws in (a, b, c):
+            await receive(ws)
+        await asyncio.sleep(IDLE_SECONDS)
+        for ws in (a, b, c):
+            assert ws.close_code is None, f"closed with {ws.close_code} while idle"
+        turn_id = await start_turn(c, "after a quiet spell")
+        frames = [await until_done(ws) for ws in (a, b, c)]
+    for seen in frames:
+        assert text_of(replay(seen, turn_id)[0]).strip() == "Echo: after a quiet spell"
