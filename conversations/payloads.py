@@ -18,8 +18,24 @@ def generation_config(settings: dict) -> dict:
     return config
 
 
+# This app does not run functions yet; a call the model made is answered with this error,
+# sent with the next message, so the conversation can go on.
+NO_FUNCTIONS = "This chat does not run functions, so this call was not made."
+
+
 def user_step(turn: Turn) -> dict:
     return {"type": "user_input", "content": turn.input}
+
+
+def function_results(turn: Turn) -> list[dict]:
+    """Error results for the function calls a `requires_action` turn left unanswered."""
+    if turn.status != Turn.Status.REQUIRES_ACTION:
+        return []
+    answered = {s.get("call_id") for s in turn.steps if s.get("type") == "function_result"}
+    return [{"type": "function_result", "call_id": step["id"], "name": step.get("name", ""),
+             "result": NO_FUNCTIONS, "is_error": True}
+            for step in turn.steps
+            if step.get("type") == "function_call" and step.get("id") not in answered]
 
 
 def history(ancestors: Sequence[Turn]) -> list[dict]:
@@ -28,6 +44,7 @@ def history(ancestors: Sequence[Turn]) -> list[dict]:
     for turn in ancestors:
         steps.append(user_step(turn))
         steps.extend(turn.steps)
+        steps.extend(function_results(turn))
     return steps
 
 
@@ -51,7 +68,7 @@ def request_body(conversation: Conversation, turn: Turn, ancestors: Sequence[Tur
              and parent.interaction_id and parent.status in CHAINABLE)
     if chain:
         body["previous_interaction_id"] = parent.interaction_id
-        body["input"] = [user_step(turn)]
+        body["input"] = [*function_results(parent), user_step(turn)]
     else:
         body["input"] = history(ancestors) + [user_step(turn)]
     if not stateful:

@@ -7,12 +7,16 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from google.genai._gaos.types import interactions as sdk
+from pydantic import TypeAdapter
 
 from conversations import services
 from conversations.models import Turn
 from tests.streaming import frames_until_done, replay, router, send, socket, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+sdk_create = TypeAdapter(sdk.CreateModelInteraction)
 
 
 @pytest.fixture
@@ -194,6 +198,33 @@ async def test_an_expired_previous_interaction_falls_back_to_replay(alice, chat,
     assert "previous_interaction_id" not in attempts[1]
     assert attempts[1]["input"][0]["content"][0]["text"] == "Remember 42."
     assert (await get_turn(second)).previous_interaction_id == ""  # it was replayed
+
+
+@pytest.mark.parametrize("stateful", [True, False])
+async def test_a_pending_function_call_does_not_block_the_next_message(alice, chat, gemini,
+                                                                        stateful):
+    await sync_to_async(services.conversation_update_settings)(conversation=chat,
+                                                               stateful=stateful)
+    gemini.script("function_call_parallel")
+    async with socket(alice, chat) as ws:
+        first, frames = await ask(ws, "weather in Paris and London?")
+        assert frames[-1]["status"] == "requires_action"
+        second, frames = await ask(ws, "never mind, say hi", parent_id=first)
+        third, frames3 = await ask(ws, "and again", parent_id=second)
+    assert frames[-1]["status"] == "completed", frames[-1].get("error")
+    assert frames3[-1]["status"] == "completed", frames3[-1].get("error")
+    calls = [s for s in (await get_turn(first)).steps if s["type"] == "function_call"]
+    sent = creates(gemini)[1]["input"]
+    results = [s for s in sent if s["type"] == "function_result"]
+    assert [r["call_id"] for r in results] == [c["id"] for c in calls] and len(calls) == 2
+    assert all(r["is_error"] and "does not run functions" in r["result"] for r in results)
+    assert sent[-1]["type"] == "user_input"  # the results come before the new message
+    sdk_create.validate_python(creates(gemini)[1])  # as the official SDK types it
+    if not stateful:  # the replay of the third turn carries them again, in place
+        replayed = creates(gemini)[2]["input"]
+        kinds = [s["type"] for s in replayed]
+        assert kinds.index("function_result") > kinds.index("function_call")
+        assert kinds.count("function_result") == 2
 
 
 async def test_regenerate_makes_a_sibling_with_the_same_parent(alice, chat, gemini):
