@@ -125,9 +125,10 @@ function media(block, kind) {
     return h("figure", { class: "media" }, h("img", { src, alt: block.name || "Generated image", loading: "lazy" }));
   }
   if (src && MEDIA_TAGS[kind]) return h("figure", { class: "media" }, h(MEDIA_TAGS[kind], { src, controls: true }));
-  if (typeof block.uri === "string" && /^(https?:\/\/|\/(?!\/))/i.test(block.uri)) {
+  const link = resolve(block.uri);
+  if (link && /^https?:$/.test(link.protocol)) {
     return h("p", { class: "media-link" },
-      h("a", { href: block.uri, target: "_blank", rel: "noopener noreferrer nofollow" }, `Open ${label.toLowerCase()}`));
+      h("a", { href: link.href, target: "_blank", rel: "noopener noreferrer nofollow" }, `Open ${label.toLowerCase()}`));
   }
   return h("p", { class: "media-link muted" }, label);
 }
@@ -138,8 +139,19 @@ function mediaSource(block, kind, mime) {
     const src = `data:${mime};base64,${block.data}`;
     if (kind !== "image" || isInlineImage(src)) return src;
   }
-  if (typeof block.uri === "string" && /^\/(?!\/)/.test(block.uri)) return block.uri;
-  return null;
+  // Only our own absolute paths (files this site serves), checked where the browser lands.
+  const url = typeof block.uri === "string" && block.uri.startsWith("/") ? resolve(block.uri) : null;
+  return url && url.origin === location.origin ? url.href : null;
+}
+
+/** `uri` as the browser would resolve it on this page ("/\\evil.example/x" is off-site). */
+function resolve(uri) {
+  if (typeof uri !== "string") return null;
+  try {
+    return new URL(uri, location.href);
+  } catch {
+    return null;
+  }
 }
 
 function renderSearchResult(step) {

@@ -189,8 +189,13 @@ def test_model_output_is_sanitized_and_code_is_highlighted(alice_page, upstream)
     hostile = ("Look <img src=x onerror=\"alert('xss')\"> and <script>alert('s')</script>"
                "[link](https://example.org)\n\n```python\nprint('hi')\n```\n\n"
                "| a | b |\n|---|---|\n| 1 | 2 |\n")
+    off_site = ["/\\evil.example/x.png", "//evil.example/y.png", "https://evil.example/z.png"]
     upstream.script({"status": "completed", "steps": [
-        {"type": "model_output", "content": [{"type": "text", "text": hostile}]}]})
+        {"type": "model_output", "content": [{"type": "text", "text": hostile}] + [
+            {"type": "image", "uri": uri, "mime_type": "image/png"} for uri in off_site]}]})
+    requested = []
+    page.on("request", lambda request: "evil.example" in request.url
+            and requested.append(request.url))
     new_chat(page)
     say(page, "be nasty")
     body = reply(page)
@@ -199,10 +204,12 @@ def test_model_output_is_sanitized_and_code_is_highlighted(alice_page, upstream)
     expect(body.locator("table td").first).to_have_text("1")
     assert body.locator("script").count() == 0
     assert body.locator("img[onerror]").count() == 0
+    expect(body.get_by_role("link", name="Open image (image/png)")).to_have_count(3)
+    assert body.locator("img[src*='evil.example']").count() == 0
     link = body.get_by_role("link", name="link")
     assert set(link.get_attribute("rel").split()) >= {"noopener", "noreferrer", "nofollow"}
     page.wait_for_timeout(300)
-    assert dialogs == []
+    assert dialogs == [] and requested == []  # nothing was loaded from elsewhere
 
 
 def test_an_upstream_error_is_shown_in_place_with_a_retry(alice_page, upstream):
