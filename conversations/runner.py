@@ -165,7 +165,9 @@ class TurnRun:
                 self.flush()
                 if boundary:
                     self._checkpoint()
-                await self._drain()
+                # A stop cancels this task: a frame half-way through a send must still
+                # arrive (with Redis, group_send awaits several round trips).
+                await asyncio.shield(self._spawn(self._drain()))
             else:
                 self._schedule_flush()
         if assembler.error and not self.error:
@@ -296,10 +298,11 @@ class TurnRun:
             "previous_interaction_id": self.previous_interaction_id,
             "status": Turn.Status.IN_PROGRESS})
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
 
 # -- the hub: this process's mailbox for runs started elsewhere ------------------------
