@@ -6,13 +6,17 @@ The protocol is documented in docs/websocket.md.
 import json
 import logging
 import uuid
+from importlib import import_module
+from types import SimpleNamespace
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
 
-from . import runner, selectors, services
+from . import runner, selectors, services, signals
 from .models import Conversation, Turn
 from .runner import dumps
 
@@ -21,6 +25,7 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 100_000
 MAX_FRAME = 512 * 1024
 MAX_CLIENT_ID = 64
+CLOSE_REAUTHENTICATE = 4001  # sign-in changed: reconnect, and the handshake checks again
 CLOSE_LOGGED_OUT = 4401
 CLOSE_NOT_FOUND = 4404
 
@@ -29,6 +34,10 @@ class FrameError(Exception):
     def __init__(self, code: str, message: str, **context):
         super().__init__(message)
         self.code, self.message, self.context = code, message, context
+
+
+class SignedOut(Exception):
+    """The socket's session ended (logout, new password, deactivation) since it opened."""
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -50,7 +59,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = runner.group_name(self.conversation.pk)
+        self.user_group = signals.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
         await self.send_snapshot()
         self.attach()
@@ -59,6 +70,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if self.conversation is not None:
             self.detach()
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+
+    async def auth_changed(self, message: dict) -> None:
+        await self.close(code=CLOSE_REAUTHENTICATE)
 
     async def dispatch(self, message: dict) -> None:
         # The streaming hot path touches no database: skip the thread hop Channels makes
@@ -98,6 +113,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                                   **exc.context})
         except Conversation.DoesNotExist:  # deleted (in another tab) while this one was open
             await self.close(code=CLOSE_NOT_FOUND)
+        except SignedOut:
+            await self.close(code=CLOSE_LOGGED_OUT)
 
     async def on_send(self, frame: dict) -> None:
         client_id = client_id_of(frame)
@@ -135,8 +152,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         try:
             turn, created, ancestors = await database_sync_to_async(_create_turn)(
                 conversation=self.conversation, client_id=client_id, parent_id=parent_id,
-                content=content)
-        except Conversation.DoesNotExist:
+                content=content, session_key=self.scope["session"].session_key,
+                user_pk=self.scope["user"].pk)
+        except (Conversation.DoesNotExist, SignedOut):
             raise
         except ObjectDoesNotExist:
             raise FrameError("not_found", "That message is not in this conversation.",
@@ -218,8 +236,11 @@ def client_id_of(frame: dict) -> str:
 
 # -- database work, one thread hop each ------------------------------------------------
 
-def _create_turn(*, conversation, client_id: str, parent_id: str | None, content: list[dict]):
+def _create_turn(*, conversation, client_id: str, parent_id: str | None, content: list[dict],
+                 session_key: str | None, user_pk):
     """The turn (created, or found by its client_id) and, when new, its ancestors."""
+    if not _signed_in(session_key, user_pk):  # checked again on every turn the user asks for
+        raise SignedOut
     conversation.refresh_from_db()  # settings may have changed since the socket connected
     parent = None
     if parent_id is not None:
@@ -228,6 +249,15 @@ def _create_turn(*, conversation, client_id: str, parent_id: str | None, content
                                          input=content, parent=parent)
     ancestors = selectors.turn_ancestors(turn=parent) if created and parent else []
     return turn, created, ancestors
+
+
+def _signed_in(session_key: str | None, user_pk) -> bool:
+    """Whether the session still signs this user in, as the handshake would check it."""
+    if not session_key:
+        return False
+    request = SimpleNamespace(session=import_module(settings.SESSION_ENGINE).SessionStore(
+        session_key))
+    return get_user(request).pk == user_pk
 
 
 def _turn_dict(conversation, turn_id: str) -> dict | None:

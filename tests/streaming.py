@@ -3,6 +3,7 @@
 import json
 from contextlib import asynccontextmanager
 
+from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
@@ -13,11 +14,25 @@ FINAL = {"completed", "failed", "cancelled", "incomplete", "requires_action"}
 router = URLRouter(websocket_urlpatterns)
 
 
+def signed_in_session(user):
+    """A session that signs `user` in, as logging in would leave it."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    if user.is_authenticated:
+        session.update({SESSION_KEY: str(user.pk), HASH_SESSION_KEY: user.get_session_auth_hash(),
+                        BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend"})
+        session.create()
+    return session
+
+
 @asynccontextmanager
-async def socket(user, conversation, *, snapshot: bool = True):
-    """A connected communicator (the user put in scope as the auth middleware would)."""
+async def socket(user, conversation, *, snapshot: bool = True, session=None):
+    """A connected communicator (user and session put in scope as the auth middleware would)."""
     communicator = WebsocketCommunicator(router, f"/ws/conversations/{conversation.pk}/")
     communicator.scope["user"] = user
+    communicator.scope["session"] = session or await sync_to_async(signed_in_session)(user)
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     try:
