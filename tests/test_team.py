@@ -116,6 +116,14 @@ async def until_done(ws) -> list[dict]:
     return frames
 
 
+async def until_text(ws) -> list[dict]:
+    """Frames up to the first that carries reply text."""
+    frames = []
+    while not (frames and any(op[0] == "text" for op in frames[-1].get("ops", ()))):
+        frames.append(await receive(ws))
+    return frames
+
+
 async def start_turn(ws, text: str) -> str:
     await ws.send(json.dumps({"type": "send", "client_id": str(uuid.uuid4()), "text": text,
                               "parent_id": None}))
@@ -131,7 +139,7 @@ async def test_a_turn_run_by_one_process_streams_to_the_other(team):
         await receive(runs_it)
         await receive(watches)
         turn_id = await start_turn(runs_it, "across processes")
-        await asyncio.sleep(0.5)
+        early = await until_text(runs_it)  # join once there is something to sync
         async with connect(team, 1) as joins:
             snapshot = await receive(joins)
             assert snapshot["type"] == "snapshot"
@@ -140,7 +148,7 @@ async def test_a_turn_run_by_one_process_streams_to_the_other(team):
                 sync = await receive(joins)
             assert sync["turn"]["id"] == turn_id and text_of(sync["turn"]["steps"])
             joined = await until_done(joins)
-        whole = await until_done(runs_it)
+        whole = early + await until_done(runs_it)
         watched = await until_done(watches)
     full, _ = replay(whole, turn_id)
     assert len(text_of(full).split()) == 80
@@ -156,9 +164,9 @@ async def test_a_stop_sent_to_the_other_process_stops_the_turn(team):
         await receive(runs_it)
         await receive(other)
         turn_id = await start_turn(runs_it, "stop me from elsewhere")
-        await asyncio.sleep(0.5)
+        frames = await until_text(other)
         await other.send(json.dumps({"type": "stop", "turn_id": turn_id}))
-        frames = await until_done(other)
+        frames += await until_done(other)
     assert frames[-1]["status"] == "cancelled"
     assert 0 < len(text_of(replay(frames, turn_id)[0]).split()) < 400
 
