@@ -193,6 +193,12 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 GEMINI_API_KEY = os.getenv("GEMINI_API_KEY", "")
 GEMINI_API_BASE_URL = os.getenv("GEMINI_API_BASE_URL", "https://generativelanguage.googleapis.com")
 
+# What one user or socket may ask at once (.env.example explains each).
+MAX_RUNNING_TURNS_PER_USER = envint("MAX_RUNNING_TURNS_PER_USER", "3")
+MAX_SOCKETS_PER_USER = envint("MAX_SOCKETS_PER_USER", "30")
+SOCKET_FRAMES_PER_SECOND = envint("SOCKET_FRAMES_PER_SECOND", "5")
+SOCKET_FRAME_BURST = envint("SOCKET_FRAME_BURST", "20")
+
 # The offline model (.env.example explains each): a GGUF file, run in its own process.
 LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M
 LOCAL_MODEL_NAME = os.getenv("LOCAL_MODEL_NAME", "")  # empty: named after the file

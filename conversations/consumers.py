@@ -3,6 +3,7 @@
 The protocol is documented in docs/websocket.md.
 """
 
+import asyncio
 import json
 import logging
 import uuid
@@ -16,7 +17,7 @@ from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
 
-from . import runner, selectors, services, signals
+from . import limits, runner, selectors, services, signals
 from .models import Conversation, Turn
 from .runner import dumps
 
@@ -28,6 +29,8 @@ MAX_CLIENT_ID = 64
 CLOSE_REAUTHENTICATE = 4001  # sign-in changed: reconnect, and the handshake checks again
 CLOSE_LOGGED_OUT = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_SOCKETS = 4429
+SYNC_INTERVAL = 2.0  # seconds: a client asking for more snapshots gets one per interval
 
 
 class FrameError(Exception):
@@ -42,6 +45,8 @@ class SignedOut(Exception):
 
 class ConversationConsumer(AsyncWebsocketConsumer):
     conversation = None
+    counted = False  # this socket counts against its user's open sockets
+    rate: limits.FrameRate | None = None  # set once the socket is accepted
 
     async def connect(self) -> None:
         # Refusals are sent as close codes after the handshake, so the page can tell the
@@ -58,6 +63,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        self.counted = limits.sockets.open(user.pk, settings.MAX_SOCKETS_PER_USER)
+        if not self.counted:
+            await self.accept()
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.rate = limits.FrameRate(settings.SOCKET_FRAMES_PER_SECOND, settings.SOCKET_FRAME_BURST)
+        self.rate_told = False
+        self.next_sync = 0.0
+        self.sync_timer: asyncio.TimerHandle | None = None
         self.group = runner.group_name(self.conversation.pk)
         self.user_group = signals.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -67,6 +81,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.attach()
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            limits.sockets.close(self.scope["user"].pk)
+            self.counted = False
+            if self.sync_timer is not None:
+                self.sync_timer.cancel()
         if self.conversation is not None:
             self.detach()
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -102,6 +121,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     # -- frames from the browser ------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.rate is None:  # a refused socket, closing
+            return
+        if wait := self.rate.wait():  # dropped unread: a flood costs no parsing or database
+            if not self.rate_told:  # said once per flood, so the refusals do not flood back
+                self.rate_told = True
+                await self.send_json({
+                    "type": "error", "code": "rate_limited", "retry_after": limits.retry_after(
+                        wait),
+                    "message": f"Too many frames: this socket may send {self.rate.rate:g} a "
+                               "second. That one was dropped; try again in a moment."})
+            return
+        self.rate_told = False
         try:
             frame = parse_frame(text_data)
             handler = FRAME_HANDLERS.get(frame["type"])
@@ -142,7 +173,23 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await runner.stop(self.conversation.pk, turn["id"])
 
     async def on_sync(self, frame: dict) -> None:
-        await self.send_snapshot()
+        """A snapshot now, or, when one went out less than SYNC_INTERVAL ago, one at the end
+        of the interval for all the syncs asked for meanwhile (a snapshot can be large)."""
+        loop = asyncio.get_running_loop()
+        if self.sync_timer is not None:
+            return
+        delay = self.next_sync - loop.time()
+        if delay <= 0:
+            self.next_sync = loop.time() + SYNC_INTERVAL
+            await self.send_snapshot()
+            return
+
+        def due() -> None:
+            self.sync_timer = None
+            self.next_sync = loop.time() + SYNC_INTERVAL
+            self.sync_task = asyncio.ensure_future(self.send_snapshot())
+
+        self.sync_timer = loop.call_later(delay, due)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -160,7 +207,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             raise FrameError("not_found", "That message is not in this conversation.",
                              client_id=client_id) from None
         except ValidationError as exc:
-            raise FrameError("busy", " ".join(exc.messages), client_id=client_id) from None
+            raise FrameError(exc.error_list[0].code or "busy", " ".join(exc.messages),
+                             client_id=client_id) from None
         announcement = {"type": "turn.created", "turn": selectors.turn_to_dict(turn)}
         if not created:  # a resend after a reconnect: tell this socket only
             await self.send_json(announcement)

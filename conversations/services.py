@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -112,7 +113,23 @@ def title_from_text(text: str) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
-@transaction.atomic
+def _check_can_start(conversation: Conversation, parent: Turn | None) -> None:
+    """Refuse a turn on a busy branch, or past the user's running-turns limit."""
+    running = Turn.objects.filter(status__in=RUNNING_STATUSES)
+    # The upstream refuses to chain onto an interaction that is still running, and a
+    # second reply beside a running one would race it for the same branch.
+    if (parent is not None and parent.status in RUNNING_STATUSES) or running.filter(
+            conversation=conversation, parent=parent).exists():
+        raise ValidationError("A reply on this branch is still being written: wait for it "
+                              "or stop it first.", code="busy")
+    limit = settings.MAX_RUNNING_TURNS_PER_USER
+    if running.filter(conversation__owner_id=conversation.owner_id).count() >= limit:
+        raise ValidationError(
+            f"You already have {limit} replies being written (the most this server allows "
+            "at once). Wait for one of them to finish, then send again.",
+            code="too_many_running")
+
+
 @transaction.atomic
 def turn_create(
     *, conversation: Conversation, client_id: str, input: list[dict], parent: Turn | None
@@ -123,10 +140,7 @@ def turn_create(
     existing = Turn.objects.filter(conversation=conversation, client_id=client_id).first()
     if existing is not None:
         return existing, False
-    if parent is not None and parent.status in RUNNING_STATUSES:
-        # The upstream refuses to chain onto an interaction that is still running.
-        raise ValidationError("The previous reply is still being written: wait for it or "
-                              "stop it first.", code="busy")
+    _check_can_start(conversation, parent)
     try:
         with transaction.atomic():  # a savepoint: a resend on another socket may win the race
             turn = Turn.objects.create(
