@@ -18,7 +18,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
 
 from . import limits, runner, selectors, services, signals
-from .models import Conversation, Turn
+from .models import RUNNING_STATUSES, Conversation, Turn
 from .runner import dumps
 
 logger = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         turns = [live.get(turn["id"], turn) for turn in snapshot["turns"]]
         await self.send(text_data=runner.dumps(dict(snapshot, turns=turns)))
         # Team deployment: turns running in another process send their live state.
-        running = selectors.RUNNING_STATUSES
+        running = RUNNING_STATUSES
         if any(t["id"] not in live and t["status"] in running for t in turns):
             await runner.request_sync(self.conversation.pk, self.channel_name)
 

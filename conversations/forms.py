@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from conversations import catalogue, services
-from conversations.models import Conversation
+from conversations.models import GENERATION_SETTINGS, Conversation
 
 THINKING_CHOICES = [("", "Model default")] + [
     (level, level.capitalize()) for level in services.THINKING_LEVELS[1:]
@@ -57,9 +57,8 @@ class SettingsForm(forms.Form):
             {
                 "model": conversation.model,
                 "system_instruction": conversation.system_instruction,
-                "temperature": generation.get("temperature"),
-                "thinking_level": generation.get("thinking_level") or "",
-                "max_output_tokens": generation.get("max_output_tokens"),
+                **{key: unset if generation.get(key) is None else generation[key]
+                   for key, unset in GENERATION_SETTINGS.items()},
                 "stateful": conversation.stateful,
             },
         )
@@ -81,11 +80,8 @@ class SettingsForm(forms.Form):
         return {
             "model": data["model"],
             "system_instruction": data["system_instruction"],
-            "generation_settings": {
-                "temperature": data["temperature"],
-                "thinking_level": data["thinking_level"] or "",
-                "max_output_tokens": data["max_output_tokens"],
-            },
+            "generation_settings": {key: data[key] if data[key] not in (None, "") else unset
+                                    for key, unset in GENERATION_SETTINGS.items()},
             # Disabled (so not sent) for a model it means nothing to: keep what was chosen.
             "stateful": data["stateful"] if keeps_history else None,
         }

@@ -3,10 +3,13 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+# The generation settings a conversation keeps, each with its "unset" value (None / ""),
+# which means: the model's default. The one list of them; forms, checks and payloads use it.
+GENERATION_SETTINGS = {"temperature": None, "thinking_level": "", "max_output_tokens": None}
+
 
 def default_generation_settings() -> dict:
-    """Unset values (None / "") mean: use the model's default."""
-    return {"temperature": None, "thinking_level": "", "max_output_tokens": None}
+    return dict(GENERATION_SETTINGS)
 
 
 class Conversation(models.Model):
@@ -74,3 +77,7 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"Turn {self.id} ({self.status})"
+
+
+# A turn in one of these is still being written (or waits to be).
+RUNNING_STATUSES = (Turn.Status.QUEUED, Turn.Status.IN_PROGRESS)

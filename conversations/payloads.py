@@ -3,16 +3,15 @@
 from collections.abc import Sequence
 
 from .catalogue import model_info
-from .models import Conversation, Turn
+from .models import GENERATION_SETTINGS, Conversation, Turn
 
 # A parent whose interaction the upstream holds as a finished exchange we can chain onto.
 CHAINABLE = {Turn.Status.COMPLETED, Turn.Status.INCOMPLETE, Turn.Status.REQUIRES_ACTION}
 
-GENERATION_KEYS = ("temperature", "thinking_level", "max_output_tokens")
-
-
 def generation_config(settings: dict) -> dict:
-    config = {key: settings[key] for key in GENERATION_KEYS if settings.get(key) not in (None, "")}
+    """The conversation's generation settings that are set, as `generation_config`."""
+    config = {key: settings[key] for key in GENERATION_SETTINGS
+              if settings.get(key) not in (None, "")}
     if config.get("thinking_level"):
         config["thinking_summaries"] = "auto"
     return config

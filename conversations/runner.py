@@ -22,7 +22,7 @@ from .backends import Backend, BackendUnavailable, backend_for
 from .interactions import Assembler, InteractionsError
 from .interactions.errors import NotFoundError
 from .interactions.events import StepStop
-from .models import Turn
+from .models import RUNNING_STATUSES, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class TurnRun:
                 self._schedule_flush()
         if assembler.error and not self.error:
             self.error = dict(assembler.error)
-        if self.status in (Turn.Status.QUEUED, Turn.Status.IN_PROGRESS):
+        if self.status in RUNNING_STATUSES:
             # The stream ended without a final status: treat what arrived as the reply.
             self.status = Turn.Status.COMPLETED if not self.error else Turn.Status.FAILED
 

@@ -8,8 +8,6 @@ from django.http import Http404
 
 from conversations.models import Conversation, Turn
 
-RUNNING_STATUSES = (Turn.Status.QUEUED, Turn.Status.IN_PROGRESS)
-
 
 def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Conversation:
     """The user's own conversation, or Http404 (also for a malformed id)."""

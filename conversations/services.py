@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.catalogue import available_models, model_info
-from conversations.models import Conversation, Turn
-from conversations.selectors import RUNNING_STATUSES, input_text
+from conversations.models import GENERATION_SETTINGS, RUNNING_STATUSES, Conversation, Turn
+from conversations.selectors import input_text
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _is_number(value: Any, kind: type | tuple[type, ...] = (int, float)) -> bool
 def _validate_generation_settings(values: dict[str, Any]) -> dict[str, str]:
     """Error messages by field; empty when valid."""
     errors: dict[str, str] = {}
-    unknown = set(values) - {"temperature", "thinking_level", "max_output_tokens"}
+    unknown = set(values) - set(GENERATION_SETTINGS)
     if unknown:
         errors["generation_settings"] = f"Unknown settings: {', '.join(sorted(unknown))}."
     temperature = values.get("temperature")
@@ -231,10 +231,6 @@ def turn_finish(
         **_ids(last_event_id, interaction_id),
     )
 
-
-def turn_fail(*, turn_id: Any, error: dict, steps: list[dict], seq: int) -> None:
-    """End a turn as failed, keeping the partial output."""
-    turn_finish(turn_id=turn_id, status=Turn.Status.FAILED, steps=steps, seq=seq, error=error)
 
 
 def turns_interrupt_running() -> int:

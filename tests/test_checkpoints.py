@@ -26,8 +26,9 @@ async def finish(turn: Turn) -> None:
                                               steps=[], seq=9)
 
 
-async def test_it_writes_every_pending_turn_in_one_batch(conversation):
-    first, second = await make_turn(conversation, "a"), await make_turn(conversation, "b")
+async def test_it_writes_every_pending_turn_in_one_batch(alice, conversation):
+    other = await sync_to_async(services.conversation_create)(owner=alice, model="local")
+    first, second = await make_turn(conversation, "a"), await make_turn(other, "b")
     writer = checkpoints.writer()
     writer.put(str(first.pk), RUNNING)
     writer.put(str(second.pk), RUNNING)

@@ -30,8 +30,10 @@ def test_it_creates_a_queued_turn(conversation):
 
 
 def test_it_titles_the_conversation_from_the_first_message(conversation):
-    send(conversation, "  What is\nthe  capital of France? ")
-    send(conversation, "And of Spain?", client_id="c2")
+    first, _ = send(conversation, "  What is\nthe  capital of France? ")
+    services.turn_finish(turn_id=first.pk, status=Turn.Status.COMPLETED, steps=[], seq=1)
+    first.refresh_from_db()
+    send(conversation, "And of Spain?", client_id="c2", parent=first)
     conversation.refresh_from_db()
     assert conversation.title == "What is the capital of France?"
 
@@ -127,7 +129,8 @@ def test_it_fails_a_turn_keeping_the_partial_reply(conversation):
     turn, _ = send(conversation)
     steps = [{"type": "model_output", "content": [{"type": "text", "text": "Half"}]}]
     error = {"code": "429", "message": "Rate limited.", "retryable": True}
-    services.turn_fail(turn_id=turn.pk, error=error, steps=steps, seq=4)
+    services.turn_finish(turn_id=turn.pk, status=Turn.Status.FAILED, error=error, steps=steps,
+                         seq=4)
     turn.refresh_from_db()
     assert (turn.status, turn.error, turn.steps, turn.seq) == ("failed", error, steps, 4)
 
@@ -241,10 +244,10 @@ def test_it_switches_to_a_gemini_model_with_an_api_key(conversation):
 
 
 def test_it_interrupts_turns_a_stopped_server_left_running(conversation):
-    running, _ = send(conversation)
-    Turn.objects.filter(pk=running.pk).update(status="in_progress", steps=[{"type": "thought"}])
     done, _ = send(conversation, "other", client_id="c2")
     Turn.objects.filter(pk=done.pk).update(status="completed")
+    running, _ = send(conversation)
+    Turn.objects.filter(pk=running.pk).update(status="in_progress", steps=[{"type": "thought"}])
     assert services.turns_interrupt_running() == 1
     running.refresh_from_db()
     done.refresh_from_db()
