@@ -22,6 +22,9 @@ const ui = {
   title: $("chat-title"),
   model: $("chat-model"),
   conn: $("connection-status"),
+  connText: $("connection-text"),
+  connRetry: $("connection-retry"),
+  connSaid: $("connection-said"),
   jump: $("jump-latest"),
   announce: $("sr-status"),
 };
@@ -103,21 +106,6 @@ function onFrame(f) {
   schedule();
 }
 
-function onState(state, detail) {
-  online = state === "open";
-  const text = {
-    open: "",
-    connecting: "Connecting…",
-    reconnecting: "Reconnecting…",
-    offline: "Connection lost. Reconnecting…",
-    closed: detail,
-  }[state];
-  ui.conn.textContent = text || "";
-  ui.conn.hidden = !text;
-  ui.conn.classList.toggle("fatal", state === "closed");
-  schedule();
-}
-
 function requestSync() {
   if (syncRequested || !socket) return;
   syncRequested = socket.sendNow({ type: "sync" });
@@ -127,6 +115,59 @@ function acknowledge(clientId) {
   if (!clientId) return;
   pending.delete(clientId);
   if (socket) socket.ack(clientId);
+}
+
+// --- the connection banner ------------------------------------------------------------
+
+const connection = { state: null, detail: null, ticker: 0 };
+
+function onState(state, detail) {
+  online = state === "open";
+  const lost = state === "offline" || state === "reconnecting";
+  connection.state = state;
+  connection.detail = detail;
+  // A running reply gets no frames while this is not "online": the page says so (chat.css).
+  document.body.dataset.connection = online ? "online" : state === "closed" ? "closed" : "offline";
+  clearInterval(connection.ticker);
+  // Ticks four times a second so the seconds shown stay in step; the text changes once a second.
+  connection.ticker = lost ? setInterval(showConnection, 250) : 0;
+  ui.conn.classList.toggle("fatal", state === "closed");
+  if (!lost && document.activeElement === ui.connRetry) ui.input.focus();  // do not drop focus
+  ui.connRetry.hidden = !lost;
+  // Screen readers hear each change of state once, not the countdown (which is aria-hidden).
+  const said = state === "closed" ? detail
+    : lost ? "Connection lost. Reconnecting automatically."
+      : online && ui.connSaid.textContent ? "Connection restored." : "";
+  if (ui.connSaid.textContent !== said) ui.connSaid.textContent = said;
+  showConnection();
+  schedule();
+}
+
+function showConnection() {
+  const text = connectionText(connection.state, connection.detail, Date.now());
+  if (ui.connText.textContent !== text) ui.connText.textContent = text;
+  ui.conn.hidden = !text;
+}
+
+function connectionText(state, detail, now) {
+  if (state === "connecting") return "Connecting…";
+  if (state === "closed") return detail;
+  if (state !== "offline" && state !== "reconnecting") return "";
+  const seconds = detail.retryAt ? Math.ceil((detail.retryAt - now) / 1000) : 0;
+  const next = seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…";
+  return `Connection lost ${timeAgo(now - detail.since)}. ${next}`;
+}
+
+function timeAgo(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 1) return "just now";
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  return `${Math.floor(s / 3600)} h ago`;
+}
+
+function initConnectionBanner() {
+  ui.connRetry.addEventListener("click", () => { if (socket) socket.retryNow(); });
 }
 
 // --- sending --------------------------------------------------------------------------
@@ -366,6 +407,7 @@ function connect() {
 }
 
 initComposer();
+initConnectionBanner();
 initSidebar();
 fadeServerToasts();
 initSettings(config);

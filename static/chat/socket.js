@@ -1,6 +1,11 @@
 // The conversation websocket: reconnects with backoff, and keeps `send`/`regenerate`
 // frames until the server acknowledges them, resending on every reconnect (the
 // server deduplicates by client_id, so a resend never creates a second turn).
+//
+// States reported to onState: "connecting" (the first attempt), "open" (the server has
+// sent a frame), "offline" (waiting to retry; detail {since, retryAt}), "reconnecting"
+// (an attempt after a loss; detail {since, retryAt: null}), "closed" (fatal; detail is
+// the message). `since` and `retryAt` are Date.now() values.
 
 const FATAL_CLOSE = {
   4401: "You have been logged out. Reload the page to sign in again.",
@@ -23,6 +28,8 @@ export class ChatSocket {
     this.attempt = 0;
     this.timer = null;
     this.closedForGood = false;
+    this.state = null;
+    this.lostAt = null;  // when the connection was lost; cleared only by a received frame
     window.addEventListener("online", () => this.reconnectNow());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
@@ -37,7 +44,8 @@ export class ChatSocket {
     if (this.closedForGood) return;
     clearTimeout(this.timer);
     this.timer = null;
-    this.onState(this.attempt ? "reconnecting" : "connecting");
+    if (this.lostAt === null) this.setState("connecting");
+    else this.setState("reconnecting", { since: this.lostAt, retryAt: null });
     const ws = new WebSocket(this.url);
     this.ws = ws;
     ws.addEventListener("open", () => this.opened(ws));
@@ -47,7 +55,7 @@ export class ChatSocket {
 
   opened(ws) {
     if (ws !== this.ws) return;
-    this.onState("open");
+    // Not "open" yet: a socket that closes before its first frame is no recovery.
     for (const frame of this.pending.values()) this.transmit(frame);
   }
 
@@ -59,6 +67,8 @@ export class ChatSocket {
       return;
     }
     this.attempt = 0;  // the server talks to us: the connection is healthy
+    this.lostAt = null;
+    if (this.state !== "open") this.setState("open");
     this.onFrame(frame);
   }
 
@@ -68,19 +78,38 @@ export class ChatSocket {
     const fatal = FATAL_CLOSE[event.code];
     if (fatal) {
       this.closedForGood = true;
-      this.onState("closed", fatal);
+      this.setState("closed", fatal);
       return;
     }
-    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
-    this.attempt += 1;
-    this.onState("offline", delay);
+    if (this.lostAt === null) this.lostAt = Date.now();
     // Jitter spreads the reconnects of many tabs after a server restart.
-    this.timer = setTimeout(() => this.connect(), delay * (0.75 + Math.random() / 2));
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const delay = base * (0.75 + Math.random() / 2);
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), delay);
+    this.setState("offline", { since: this.lostAt, retryAt: Date.now() + delay });
   }
 
+  /** Connect now if not connected and not already trying (the browser came back online). */
   reconnectNow() {
     if (this.closedForGood || this.ws) return;
     this.connect();
+  }
+
+  /** The person asked: skip the wait, and give up an attempt that is still hanging. */
+  retryNow() {
+    if (this.closedForGood || this.isOpen) return;
+    const hanging = this.ws;
+    if (hanging) {
+      this.ws = null;  // its close event is then ignored
+      hanging.close();
+    }
+    this.connect();
+  }
+
+  setState(state, detail) {
+    this.state = state;
+    this.onState(state, detail);
   }
 
   /** Send a frame that must arrive exactly once (`send`, `regenerate`): kept until acked. */
