@@ -155,6 +155,7 @@ function connectionText(state, detail, now) {
   if (state !== "offline" && state !== "reconnecting") return "";
   const seconds = detail.retryAt ? Math.ceil((detail.retryAt - now) / 1000) : 0;
   const next = seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…";
+  if (detail.reason) return `${detail.reason} ${next}`;
   return `Connection lost ${timeAgo(now - detail.since)}. ${next}`;
 }
 

@@ -3,7 +3,9 @@
 // server deduplicates by client_id, so a resend never creates a second turn).
 //
 // States reported to onState: "connecting" (the first attempt), "open" (the server has
-// sent a frame), "offline" (waiting to retry; detail {since, retryAt}), "reconnecting"
+// sent a frame), "offline" (waiting to retry; detail {since, retryAt, reason}: reason is
+// set when the server refused the socket for now rather than the connection dropping),
+// "reconnecting"
 // (an attempt after a loss; detail {since, retryAt: null}), "closed" (fatal; detail is
 // the message). `since` and `retryAt` are Date.now() values.
 
@@ -13,6 +15,11 @@ const FATAL_CLOSE = {
   4404: "This conversation does not exist or is not yours.",
 };
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+// Closes that are not a lost connection: reconnect, after this long, saying why.
+const CLOSE_REAUTHENTICATE = 4001;  // the sign-in changed: the handshake checks it again
+const REFUSED_FOR_NOW = {
+  4429: { reason: "Too many tabs of this site are open for your account: close some.", ms: 15000 },
+};
 
 export class ChatSocket {
   /**
@@ -81,13 +88,19 @@ export class ChatSocket {
       this.setState("closed", fatal);
       return;
     }
+    if (event.code === CLOSE_REAUTHENTICATE) {
+      this.connect();
+      return;
+    }
     if (this.lostAt === null) this.lostAt = Date.now();
+    const refused = REFUSED_FOR_NOW[event.code];
     // Jitter spreads the reconnects of many tabs after a server restart.
-    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const base = refused ? refused.ms : BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     const delay = base * (0.75 + Math.random() / 2);
     this.attempt += 1;
     this.timer = setTimeout(() => this.connect(), delay);
-    this.setState("offline", { since: this.lostAt, retryAt: Date.now() + delay });
+    this.setState("offline", { since: this.lostAt, retryAt: Date.now() + delay,
+      reason: refused ? refused.reason : null });
   }
 
   /** Connect now if not connected and not already trying (the browser came back online). */
