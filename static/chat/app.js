@@ -96,6 +96,10 @@ const HANDLERS = {
       autosize();
     }
     if (f.code === "not_found") requestSync();
+    // The server dropped frames unread: what still waits for an answer goes again later.
+    if (f.code === "rate_limited" && socket) {
+      setTimeout(() => socket.resendPending(), (f.retry_after || 1) * 1000);
+    }
   },
 };
 

@@ -63,7 +63,7 @@ export class ChatSocket {
   opened(ws) {
     if (ws !== this.ws) return;
     // Not "open" yet: a socket that closes before its first frame is no recovery.
-    for (const frame of this.pending.values()) this.transmit(frame);
+    this.resendPending();
   }
 
   received(event) {
@@ -134,6 +134,11 @@ export class ChatSocket {
   /** Send a frame only if connected now; returns whether it went out. */
   sendNow(frame) {
     return this.transmit(frame);
+  }
+
+  /** Send again every frame still waiting for its acknowledgement. */
+  resendPending() {
+    for (const frame of this.pending.values()) this.transmit(frame);
   }
 
   ack(clientId) {
