@@ -6,6 +6,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
+from conversations.catalogue import model_info
 from conversations.models import Conversation, Turn
 
 
@@ -54,6 +55,7 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
         "id": str(conversation.id),
         "title": conversation.title,
         "model": conversation.model,
+        "model_label": model_info(conversation.model).label,
         "stateful": conversation.stateful,
         "system_instruction": conversation.system_instruction,
         "generation_settings": conversation.generation_settings,

@@ -70,7 +70,8 @@ def _render_chat(
         "q": q,
         "settings_form": settings_form,
         "chat_config": _client_config(conversation),
-        "default_model": catalogue.default_model(),
+        "model_label": catalogue.model_info(
+            conversation.model if conversation else catalogue.default_model()).label,
     }
     return render(request, "conversations/chat.html", context, status=status)
 

@@ -86,6 +86,7 @@ def test_it_shapes_a_conversation_for_the_websocket(conversation):
         "id": str(conversation.id),
         "title": "",
         "model": "local",
+        "model_label": "SmolLM2 135M (offline)",
         "stateful": True,
         "system_instruction": "",
         "generation_settings": conversation.generation_settings,

@@ -368,7 +368,7 @@ function showConversation(conversation) {
     document.title = `${conversation.title || "New chat"} · chatsite`;
     setSidebarTitle(conversation.id || config.conversation.id, conversation.title);
   }
-  if (conversation.model) ui.model.textContent = conversation.model;
+  if (conversation.model) ui.model.textContent = conversation.model_label || conversation.model;
 }
 
 // --- composer -----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ export function initSettings(config) {
       if (result.ok) {
         toast("Settings saved.", "info");
         const model = document.getElementById("chat-model");
-        if (model && result.data.conversation) model.textContent = result.data.conversation.model;
+        if (model && result.data.conversation) model.textContent = result.data.conversation.model_label;
         return;
       }
       dialog.showModal();

@@ -22,7 +22,7 @@ def test_settings_the_offline_model_ignores_are_disabled_and_explained(alice_pag
     expect(dialog.get_by_text("The offline model does not think before")).to_be_visible()
     expect(dialog.get_by_text("The offline model keeps nothing upstream")).to_be_visible()
     dialog.get_by_role("button", name="Save").click()
-    expect(page.locator("#chat-model")).to_have_text("local")  # saved
+    expect(page.locator("#chat-model")).to_have_text("SmolLM2 135M (offline)")  # saved
     row = site.query("SELECT model, stateful, generation_settings FROM conversations_conversation"
                      " WHERE id = ?", conversation_id.replace("-", ""))[0]
     assert row[0] == "local" and row[1] == 1  # stateful kept as it was
