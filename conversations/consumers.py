@@ -17,9 +17,9 @@ from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
 
-from . import limits, runner, selectors, services, signals
+from . import limits, protocol, runner, selectors, services, signals
 from .models import RUNNING_STATUSES, Conversation, Turn
-from .runner import dumps
+from .protocol import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.rate_told = False
         self.next_sync = 0.0
         self.sync_timer: asyncio.TimerHandle | None = None
-        self.group = runner.group_name(self.conversation.pk)
+        self.group = protocol.group_name(self.conversation.pk)
         self.user_group = signals.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
@@ -209,20 +209,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except ValidationError as exc:
             raise FrameError(exc.error_list[0].code or "busy", " ".join(exc.messages),
                              client_id=client_id) from None
-        announcement = {"type": "turn.created", "turn": selectors.turn_to_dict(turn)}
+        announcement = protocol.turn_created(turn)
         if not created:  # a resend after a reconnect: tell this socket only
             await self.send_json(announcement)
             return
         await self.relay(announcement)
         runner.start(turn, ancestors)
         if untitled and self.conversation.title:  # the first message named the conversation
-            await self.relay({"type": "conversation.updated",
-                              "conversation": selectors.conversation_to_dict(self.conversation)})
+            await self.relay(protocol.conversation_updated(self.conversation))
 
     async def relay(self, frame: dict) -> None:
         """Send a frame to every socket of this conversation."""
-        await self.channel_layer.group_send(self.group,
-                                            {"type": "turn.frame", "text": runner.dumps(frame)})
+        await self.channel_layer.group_send(self.group, protocol.envelope(frame))
 
     async def get_turn(self, turn_id) -> dict:
         if not isinstance(turn_id, str):
@@ -234,17 +232,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         return turn
 
     async def send_snapshot(self) -> None:
-        snapshot = await database_sync_to_async(_snapshot)(self.conversation.pk)
+        conversation, turns = await database_sync_to_async(_snapshot)(self.conversation.pk)
         live = {turn["id"]: turn for turn in runner.live_turns(self.conversation.pk)}
-        turns = [live.get(turn["id"], turn) for turn in snapshot["turns"]]
-        await self.send(text_data=runner.dumps(dict(snapshot, turns=turns)))
+        turns = [live.get(turn["id"], turn) for turn in turns]
+        for text in protocol.snapshot_frames(conversation, turns):
+            await self.send(text_data=text)
         # Team deployment: turns running in another process send their live state.
         running = RUNNING_STATUSES
         if any(t["id"] not in live and t["status"] in running for t in turns):
             await runner.request_sync(self.conversation.pk, self.channel_name)
 
     async def send_json(self, content: dict) -> None:
-        await self.send(text_data=runner.dumps(content))
+        await self.send(text_data=protocol.dumps(content))
 
 
 FRAME_HANDLERS = {
@@ -316,10 +315,10 @@ def _turn_dict(conversation, turn_id: str) -> dict | None:
     return selectors.turn_to_dict(turn)
 
 
-def _snapshot(conversation_id) -> dict:
+def _snapshot(conversation_id) -> tuple[dict, list[dict]]:
     conversation = Conversation.objects.get(pk=conversation_id)
-    return {"type": "snapshot", "conversation": selectors.conversation_to_dict(conversation),
-            "turns": [selectors.turn_to_dict(t) for t in conversation.turns.order_by("created")]}
+    return (selectors.conversation_to_dict(conversation),
+            [selectors.turn_to_dict(t) for t in conversation.turns.order_by("created")])
 
 
 def _uuid_or_missing(value: str) -> uuid.UUID:

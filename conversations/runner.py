@@ -9,7 +9,6 @@ inside a step (checkpoints.py batches these for all turns), and at the end — n
 
 import asyncio
 import copy
-import json
 import logging
 import uuid
 from collections import deque
@@ -23,6 +22,7 @@ from .interactions import Assembler, InteractionsError
 from .interactions.errors import NotFoundError
 from .interactions.events import StepStop
 from .models import RUNNING_STATUSES, Turn
+from .protocol import dumps, envelope, group_name, runners_group_name
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +31,6 @@ CHECKPOINT_INTERVAL = 1.0
 
 # Turns running in this process, by turn id.
 RUNS: dict[str, "TurnRun"] = {}
-
-# Frames are serialized once and relayed verbatim by every socket.
-dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def group_name(conversation_id: uuid.UUID | str) -> str:
-    """The group every socket of a conversation listens on."""
-    return f"conv.{uuid.UUID(str(conversation_id)).hex}"
-
-
-def runners_group_name(conversation_id: uuid.UUID | str) -> str:
-    """The group the processes running a conversation's turns listen on (stop, sync)."""
-    return f"{group_name(conversation_id)}.runners"
-
 
 def start(turn: Turn, ancestors: list[Turn]) -> "TurnRun":
     """Start generating a reply to a freshly created turn; returns at once.
@@ -256,7 +242,7 @@ class TurnRun:
         async with self._send_lock:
             while self._outbox:
                 text = self._outbox.popleft()
-                await self.layer.group_send(self.group, {"type": "turn.frame", "text": text})
+                await self.layer.group_send(self.group, envelope(text))
 
     def _next_frame(self) -> str | None:
         ops = self.assembler.take_changes()
@@ -334,7 +320,6 @@ async def _serve_hub(layer, channel: str) -> None:
             elif message["type"] == "turn.sync.request":
                 for state in live_turns(message["conversation_id"]):
                     text = dumps({"type": "turn.sync", "turn": state})
-                    await layer.send(message["reply_channel"],
-                                     {"type": "turn.frame", "text": text})
+                    await layer.send(message["reply_channel"], envelope(text))
         except Exception:
             logger.exception("runner hub could not handle %s", message.get("type"))

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import catalogue, runner, selectors, services
+from conversations import catalogue, protocol, selectors, services
 from conversations.forms import RenameForm, SettingsForm
 from conversations.models import Conversation
 
@@ -94,14 +94,10 @@ def _grouped(conversations: Iterable[Conversation]) -> list[dict[str, Any]]:
 
 def _announce(conversation: Conversation) -> None:
     """Tell the conversation's open sockets (other tabs too) its title or settings changed."""
-    frame = {
-        "type": "conversation.updated",
-        "conversation": selectors.conversation_to_dict(conversation),
-    }
     try:
         async_to_sync(get_channel_layer().group_send)(
-            runner.group_name(conversation.id), {"type": "turn.frame", "text": runner.dumps(frame)}
-        )
+            protocol.group_name(conversation.id),
+            protocol.envelope(protocol.conversation_updated(conversation)))
     except Exception:  # the change is saved; open tabs see it on their next snapshot
         logger.warning("could not announce conversation %s", conversation.id, exc_info=True)
 

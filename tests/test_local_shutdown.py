@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,26 +12,16 @@ import pytest
 import websockets
 
 from conversations.local import local_model_available
-from tests.ports import free_port, wait_listening
+from tests.daphne import SIGNED_IN_ALICE, daphne
 
 pytestmark = pytest.mark.skipif(
     not local_model_available(), reason="the offline model is not installed")
 
-ROOT = Path(__file__).resolve().parents[1]
-SETUP = """
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
-from conversations import services
-user = User.objects.create_user("alice", password="x")
-session = SessionStore()
-session.update({SESSION_KEY: str(user.pk), HASH_SESSION_KEY: user.get_session_auth_hash(),
-                BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend"})
-session.create()
+SETUP = SIGNED_IN_ALICE + """
 chat = services.conversation_create(owner=user, model="local")
 services.conversation_update_settings(conversation=chat,
                                       generation_settings={"max_output_tokens": 400})
-print(session.session_key, chat.pk)
+print(chat.pk)
 """
 
 
@@ -60,26 +47,9 @@ def gone(pid: int) -> bool:
 
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-               MEDIA_ROOT=str(tmp_path), ALLOWED_HOSTS="127.0.0.1", GEMINI_API_KEY="",
-               DJANGO_SETTINGS_MODULE="chatsite.settings")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
-    session, chat = subprocess.run([*manage, "shell", "-c", SETUP], env=env, check=True,
-                                   cwd=ROOT, capture_output=True, text=True).stdout.split()[-2:]
-    with open(tmp_path / "daphne.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "chatsite.asgi:application"], env=env, cwd=ROOT, stdout=log,
-            stderr=subprocess.STDOUT)
-        try:
-            wait_listening(port, process)
-            yield process, port, session, chat
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
+    with daphne(tmp_path, SETUP) as running:
+        session, chat = running.printed[-2:]
+        yield running.process, running.port, session, chat
 
 
 async def start_a_reply(port: int, session: str, chat: str) -> None:

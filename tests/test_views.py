@@ -440,11 +440,11 @@ def listener(conversation):
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    from conversations import runner
+    from conversations import protocol
 
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(runner.group_name(conversation.id), channel)
+    async_to_sync(layer.group_add)(protocol.group_name(conversation.id), channel)
 
     def receive() -> dict:
         message = async_to_sync(layer.receive)(channel)

@@ -59,15 +59,29 @@ const actions = {
 
 // --- frames from the server -------------------------------------------------------
 
+// A snapshot comes in frames (each under the server's message limit): `snapshot`, then
+// `snapshot.part`s, the last saying `complete`. It is shown once it is whole.
+let incoming = null;
+
+function loadSnapshot({ conversation, turns }) {
+  syncRequested = false;
+  store.loadSnapshot(conversation, turns);
+  for (const id of [...pending.keys()]) {
+    if (store.findByClientId(id)) acknowledge(id);
+  }
+  showConversation(conversation);
+  loaded = true;
+}
+
 const HANDLERS = {
   snapshot(f) {
-    syncRequested = false;
-    store.loadSnapshot(f.conversation, f.turns || []);
-    for (const id of [...pending.keys()]) {
-      if (store.findByClientId(id)) acknowledge(id);
-    }
-    showConversation(f.conversation);
-    loaded = true;
+    incoming = { conversation: f.conversation, turns: [...(f.turns || [])] };
+    if (f.complete !== false) loadSnapshot(incoming);
+  },
+  "snapshot.part"(f) {
+    if (!incoming) return;  // the rest of a snapshot this page did not see begin
+    incoming.turns.push(...(f.turns || []));
+    if (f.complete) loadSnapshot(incoming);
   },
   "turn.created"(f) {
     store.add(f.turn);
