@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .continuation import merge_usage
-from .delta_handlers import DELTA_HANDLERS, as_blocks, copy_json, on_unknown_delta
+from .delta_handlers import (
+    DELTA_HANDLERS,
+    as_blocks,
+    copy_json,
+    is_text,
+    on_annotation,
+    on_unknown_delta,
+)
 from .events import (
     ErrorEvent,
     Event,
@@ -137,16 +144,6 @@ class Assembler:
         self.changed = set()
         return out
 
-    def to_interaction(self) -> dict[str, Any]:
-        """An Interaction-shaped dict of what was assembled so far."""
-        out: dict[str, Any] = {"id": self.interaction_id, "status": self.status,
-                               "steps": self.steps}
-        if self.usage is not None:
-            out["usage"] = self.usage
-        if self.continuation_token:
-            out["continuation_token"] = self.continuation_token
-        return out
-
     # ------------------------------------------------------------------ text hot path
 
     def _on_delta(self, event: StepDelta) -> None:
@@ -166,11 +163,20 @@ class Assembler:
         if kind == "text" or (kind is None and "text" in delta):
             self._append_text(i, delta.get("text") or "")
             if "annotations" in delta:
-                self._annotate(i, self._steps[i], delta)
+                self._flush()
+                on_annotation(self._steps[i], delta)
+                self._mark(i)
             return
         self._flush()
         handler = DELTA_HANDLERS.get(kind, on_unknown_delta)  # type: ignore[arg-type]
-        handler(self, i, self._steps[i], delta)
+        folded = handler(self._steps[i], delta)
+        if folded is True:
+            self._mark(i)
+        elif folded is False:
+            self.unknown_deltas.append((i, delta))
+        elif folded is not None:  # a fragment of the call's JSON arguments: parsed at step.stop
+            self._args.setdefault(i, []).append(folded)
+            self.changed.add(i)
 
     def _append_text(self, i: int, text: str) -> None:
         open_ = self._open
@@ -202,7 +208,7 @@ class Assembler:
             blocks = as_blocks(blocks)
             step["summary" if in_summary else "content"] = blocks
             self._mark(i)
-        if blocks and isinstance(blocks[-1], dict) and _is_text(blocks[-1]):
+        if blocks and isinstance(blocks[-1], dict) and is_text(blocks[-1]):
             block = blocks[-1]
         else:
             block = {"type": "text", "text": ""}
@@ -346,20 +352,3 @@ class Assembler:
             parsed = {**current, **parsed}
         step["arguments"] = parsed
         self._mark(i)
-
-    def _annotate(self, i: int, step: dict[str, Any], delta: dict[str, Any]) -> None:
-        self._flush()
-        blocks = step.get("content")
-        if not isinstance(blocks, list):
-            blocks = step["content"] = as_blocks(blocks)
-        block = next((b for b in reversed(blocks) if isinstance(b, dict) and _is_text(b)), None)
-        if block is None:
-            block = {"type": "text", "text": ""}
-            blocks.append(block)
-        block.setdefault("annotations", []).extend(delta.get("annotations") or ())
-        self._mark(i)
-
-
-def _is_text(block: dict[str, Any]) -> bool:
-    kind = block.get("type")
-    return kind == "text" or (kind is None and "text" in block)

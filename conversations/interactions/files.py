@@ -1,19 +1,38 @@
-"""Files API: resumable upload in chunks, get, delete, wait for ACTIVE (protocol section 10)."""
+"""Files API: resumable upload in chunks, get, delete, wait for ACTIVE (protocol section 10).
+
+The functions take the transport they send through as their first argument: anything with
+the `InteractionsClient`'s request helpers (`Transport`), so this module never imports the
+client (the client imports it to offer them as methods).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import httpx
 
 from .errors import FileError
-
-if TYPE_CHECKING:
-    from .client import InteractionsClient
+from .retry import RetryPolicy
 
 CHUNK_SIZE = 8 * 1024 * 1024
 # A chunk answered without an upload status is sent again, this many times at most.
 CHUNK_ATTEMPTS = 3
+
+
+class Transport(Protocol):
+    """The request helpers the Files API needs (`InteractionsClient` has them)."""
+
+    retry: RetryPolicy
+
+    def url(self, path: str, *, upload: bool = False) -> str: ...
+
+    async def request(self, method: str, url: str, *, body: Any = None,
+                      content: bytes | None = None, headers: dict[str, str] | None = None,
+                      auth: bool = True) -> httpx.Response: ...
+
+    async def request_json(self, method: str, path: str) -> dict[str, Any]: ...
 
 
 def file_id(name: str) -> str:
@@ -22,7 +41,7 @@ def file_id(name: str) -> str:
 
 
 async def upload_file(
-    client: InteractionsClient,
+    client: Transport,
     data: bytes,
     *,
     mime_type: str,
@@ -52,7 +71,7 @@ async def upload_file(
 
 
 async def _start_session(
-    client: InteractionsClient, data: bytes, mime_type: str, display_name: str | None
+    client: Transport, data: bytes, mime_type: str, display_name: str | None
 ) -> str:
     meta: dict[str, Any] = {"mime_type": mime_type, "size_bytes": len(data)}
     if display_name:
@@ -75,7 +94,7 @@ async def _start_session(
 
 
 async def _send_chunk(
-    client: InteractionsClient,
+    client: Transport,
     url: str,
     chunk: bytes,
     offset: int,
@@ -94,16 +113,16 @@ async def _send_chunk(
     raise FileError(f"The upload of bytes {offset}+ was never acknowledged.")
 
 
-async def get_file(client: InteractionsClient, name: str) -> dict[str, Any]:
+async def get_file(client: Transport, name: str) -> dict[str, Any]:
     return await client.request_json("GET", f"/files/{file_id(name)}")
 
 
-async def delete_file(client: InteractionsClient, name: str) -> None:
+async def delete_file(client: Transport, name: str) -> None:
     await client.request_json("DELETE", f"/files/{file_id(name)}")
 
 
 async def wait_until_active(
-    client: InteractionsClient, name: str, *, timeout: float = 300.0, interval: float = 1.0
+    client: Transport, name: str, *, timeout: float = 300.0, interval: float = 1.0
 ) -> dict[str, Any]:
     """Poll until the file is ACTIVE; FAILED or a timeout raise FileError."""
     deadline = time.monotonic() + timeout

@@ -15,6 +15,8 @@ def new_chat(page, model: str | None = None) -> str:
     page.goto("/")
     page.get_by_role("button", name="New chat", exact=True).click()
     page.wait_for_url(re.compile(rf"/c/{UUID}/$"))
+    # The composer takes a message once the socket's first snapshot is in.
+    expect(page.locator("body")).to_have_attribute("data-connection", "online")
     conversation_id = page.url.rstrip("/").rsplit("/", 1)[1]
     if model:
         page.get_by_role("button", name="Conversation settings").click()
