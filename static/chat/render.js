@@ -120,7 +120,8 @@ export class TurnView {
       children.push(h("button", { type: "button", class: "icon-btn", "aria-label": "Copy reply", title: "Copy reply",
         onclick: (e) => copyText(replyText(turn), e.currentTarget) }, "Copy"));
     }
-    if (ctx.isLast && !running) {
+    // A failed reply already offers Retry beside its message: one retry action, not two.
+    if (ctx.isLast && !running && turn.status !== "failed") {
       children.push(h("button", { type: "button", class: "icon-btn", "aria-label": "Regenerate", title: "Regenerate",
         onclick: () => this.actions.regenerate(turn.id) }, "↻ Regenerate"));
     }

@@ -221,6 +221,8 @@ def test_an_upstream_error_is_shown_in_place_with_a_retry(alice_page, upstream):
     say(page, "will fail")
     alert = reply(page).get_by_role("alert")
     expect(alert).to_be_visible(timeout=20_000)
+    # One way to try again: Retry beside the message, no Regenerate as well.
+    expect(reply(page).get_by_role("button", name="Regenerate")).to_have_count(0)
     upstream.reset()
     alert.get_by_role("button", name="Retry").click()
     expect(reply(page)).to_contain_text("Echo: will fail")
