@@ -1,7 +1,9 @@
-"""Run chatsite under daphne in this process, counting its database writes (for bench_relay.py).
+"""Run chatsite under daphne in this process, counting its database writes (for bench_*.py).
 
     bench/serve_chatsite.py setup --conversations 400   # migrate, one user, 400 conversations;
                                                          # prints {"cookie", "conversations"}
+    bench/serve_chatsite.py setup --conversations 8 --model local \
+        --generation-settings '{"max_output_tokens": 256}'   # the offline model's, with settings
     bench/serve_chatsite.py serve --port 8003
 
 Settings come from the environment, as with `make run` (DATABASE_URL, SECRET_KEY,
@@ -69,8 +71,10 @@ def with_stats(app):
     return application
 
 
-def setup(conversations: int) -> dict:
-    """A fresh database with one user, N conversations and a logged-in session cookie."""
+def setup(conversations: int, model: str = MODEL,
+          generation_settings: dict | None = None) -> dict:
+    """A fresh database with one user, N conversations of `model` (with `generation_settings`
+    when given) and a logged-in session cookie."""
     import django
 
     django.setup()
@@ -85,8 +89,13 @@ def setup(conversations: int) -> dict:
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench")
     with transaction.atomic():
-        ids = [str(services.conversation_create(owner=user, model=MODEL).pk)
-               for _ in range(conversations)]
+        made = [services.conversation_create(owner=user, model=model)
+                for _ in range(conversations)]
+        if generation_settings is not None:
+            for conversation in made:
+                services.conversation_update_settings(
+                    conversation=conversation, generation_settings=generation_settings)
+    ids = [str(conversation.pk) for conversation in made]
     session = importlib.import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -110,11 +119,15 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     setup_parser = commands.add_parser("setup", help="create the database and print its ids")
     setup_parser.add_argument("--conversations", type=int, required=True)
+    setup_parser.add_argument("--model", default=MODEL, help=f"their model (default {MODEL}; "
+                              "the offline one is 'local')")
+    setup_parser.add_argument("--generation-settings", type=json.loads, metavar="JSON",
+                              help='e.g. \'{"temperature": 0.2, "max_output_tokens": 256}\'')
     serve_parser = commands.add_parser("serve", help="serve chatsite with the write counter")
     serve_parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     if args.command == "setup":
-        print(json.dumps(setup(args.conversations)))
+        print(json.dumps(setup(args.conversations, args.model, args.generation_settings)))
     else:
         serve(args.port)
 
