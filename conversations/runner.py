@@ -231,7 +231,6 @@ class TurnRun:
         if text is not None:
             self._outbox.append(text)
         now = asyncio.get_running_loop().time()
-        self._last_flush = now
         due = now - self._last_checkpoint >= CHECKPOINT_INTERVAL
         if due and self.seq != self._checkpointed_seq:
             self._checkpoint()
@@ -252,6 +251,8 @@ class TurnRun:
                 fields[name] = self._sent[name] = value
         if not ops and not fields:
             return None
+        if ops:  # only content opens the coalescing window: a status frame must not delay
+            self._last_flush = asyncio.get_running_loop().time()  # the first words
         self.seq += 1
         frame = {"type": "turn.update", "turn_id": self.turn_id, "seq": self.seq, "ops": ops}
         frame.update(fields)
