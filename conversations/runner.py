@@ -91,6 +91,7 @@ class TurnRun:
         self._send_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        self._shown_steps: set[int] = set()  # step indices some frame has carried
         self._last_checkpoint = 0.0
         self._checkpointed_seq = 0
         self._finishing = False
@@ -251,8 +252,11 @@ class TurnRun:
                 fields[name] = self._sent[name] = value
         if not ops and not fields:
             return None
-        if ops:  # only content opens the coalescing window: a status frame must not delay
-            self._last_flush = asyncio.get_running_loop().time()  # the first words
+        # Only content opens the coalescing window: a frame that just announces a status or
+        # new steps goes out without holding back the first words that follow it.
+        if any(op[0] == "text" or op[1] in self._shown_steps for op in ops):
+            self._last_flush = asyncio.get_running_loop().time()
+        self._shown_steps.update(op[1] for op in ops)
         self.seq += 1
         frame = {"type": "turn.update", "turn_id": self.turn_id, "seq": self.seq, "ops": ops}
         frame.update(fields)
