@@ -57,6 +57,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 from bench.relays.processes import ROOT, cpu_seconds, machine_cpu, stop  # noqa: E402
 from conversations.local import shipped_model_path  # noqa: E402
 from conversations.local.engine import SAMPLING  # noqa: E402
+from conversations.local.worker import default_threads  # noqa: E402
 from tests.ports import free_port, wait_listening  # noqa: E402
 
 PYTHON = sys.executable
@@ -609,7 +610,7 @@ def parse_args() -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="measured runs per side and build")
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 8),
+    parser.add_argument("--threads", type=int, default=default_threads(),
                         help="llama.cpp threads, both sides (default: the worker's own)")
     parser.add_argument("--builds", default="portable,native")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds one run may take")
