@@ -57,7 +57,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_LOGGED_OUT)
             return
         try:
-            self.conversation = await database_sync_to_async(selectors.conversation_for_user)(
+            conversation = await database_sync_to_async(selectors.conversation_for_user)(
                 user=user, conversation_id=self.scope["url_route"]["kwargs"]["conversation_id"])
         except Http404:
             await self.accept()
@@ -68,6 +68,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
+        self.conversation = conversation  # from here on, disconnect() has groups to leave
         self.rate = limits.FrameRate(settings.SOCKET_FRAMES_PER_SECOND, settings.SOCKET_FRAME_BURST)
         self.rate_told = False
         self.next_sync = 0.0

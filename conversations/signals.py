@@ -27,13 +27,18 @@ def announce_auth_change(user_pk) -> None:
 
 def on_logout(sender, request, user, **kwargs) -> None:
     if user is not None:
+        # Django ends the session only after this signal: end it first, or a socket that
+        # reconnects at once would find it still valid.
+        request.session.flush()
         transaction.on_commit(lambda: announce_auth_change(user.pk))
 
 
-def remember_auth_fields(sender, instance, raw=False, **kwargs) -> None:
+def remember_auth_fields(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
     """Note whether this save changes the password or deactivates the user."""
     if raw or instance.pk is None:
         return
+    if update_fields is not None and not set(update_fields) & set(AUTH_FIELDS):
+        return  # e.g. login's last_login: no query
     before = sender.objects.filter(pk=instance.pk).values(*AUTH_FIELDS).first()
     after = {name: getattr(instance, name) for name in AUTH_FIELDS}
     instance._auth_changed = before is not None and before != after

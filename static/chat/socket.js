@@ -89,7 +89,10 @@ export class ChatSocket {
       return;
     }
     if (event.code === CLOSE_REAUTHENTICATE) {
-      this.connect();
+      // A moment's wait lets the request that changed the sign-in (a new password's new
+      // session cookie) finish first.
+      this.setState("reconnecting", { since: Date.now(), retryAt: null });
+      this.timer = setTimeout(() => this.connect(), 1000);
       return;
     }
     if (this.lostAt === null) this.lostAt = Date.now();
