@@ -58,7 +58,7 @@ from bench.relays.processes import ROOT, cpu_seconds, machine_cpu, stop  # noqa:
 from conversations.local import shipped_model_path  # noqa: E402
 from conversations.local.engine import SAMPLING  # noqa: E402
 from conversations.local.worker import default_threads  # noqa: E402
-from tests.ports import free_port, wait_listening  # noqa: E402
+from devtools.ports import free_port, wait_listening  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = ROOT / "bench" / "results"

@@ -49,8 +49,8 @@ HEADERS = {"x-goog-api-key": KEY, "Api-Revision": API_REVISION,
 
 
 def start_fake() -> tuple[subprocess.Popen[str], str]:
-    """`python -m tests.fake_upstream` on a free port; returns the process and its base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", "--port", "0"],
+    """`python -m devtools.fake_upstream` on a free port; returns the process and its base URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.fake_upstream", "--port", "0"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if "listening on" not in line:

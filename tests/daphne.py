@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.ports import free_port, wait_listening
+from devtools.ports import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run in `manage.py shell` before the server starts: a signed-in user, and prints its

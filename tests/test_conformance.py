@@ -20,7 +20,7 @@ from httpx_sse import connect_sse
 from pydantic import TypeAdapter, ValidationError
 
 from conversations import interactions as ours
-from tests.fake_upstream import transcripts as tr
+from devtools.fake_upstream import transcripts as tr
 
 SSE_EVENT = TypeAdapter(sdk.InteractionSSEEvent)
 LENIENT = {ALLOW_UNKNOWN_UNION_VARIANTS: True}  # how the SDK itself parses server responses

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.fake_upstream import FakeUpstream
-from tests.fake_upstream import build_fixtures as bf
-from tests.fake_upstream import transcripts as tr
+from devtools.fake_upstream import FakeUpstream
+from devtools.fake_upstream import build_fixtures as bf
+from devtools.fake_upstream import transcripts as tr
 
 ROOT = Path(__file__).resolve().parent.parent
 SSE_FIXTURES = sorted(p.stem for p in tr.FIXTURES.glob("*.sse"))
@@ -430,7 +430,7 @@ def test_json_fixtures_round_trip_through_explode_and_fold():
 def test_generated_fixture_files_are_up_to_date():
     for name, content in bf.generated_files().items():
         assert (tr.FIXTURES / name).read_text(encoding="utf-8") == content, (
-            f"{name} is stale: run python -m tests.fake_upstream.build_fixtures")
+            f"{name} is stale: run python -m devtools.fake_upstream.build_fixtures")
 
 
 def test_fixtures_on_disk_are_valid_sse_and_json():
@@ -545,7 +545,7 @@ def test_the_control_api_configures_scripts_and_faults(fake_upstream, client):
 
 
 def test_it_runs_as_a_separate_process():
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.fake_upstream", "--port", "0"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.fake_upstream.server import FakeUpstream
-from tests.ports import free_port, wait_listening
+from devtools.fake_upstream.server import FakeUpstream
+from devtools.ports import free_port, wait_listening
 from tests.streaming import FINAL, replay, text_of
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -47,11 +47,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 class FakeUpstream:
-    """`python -m tests.fake_upstream` in its own process."""
+    """`python -m devtools.fake_upstream` in its own process."""
 
     def __init__(self, deltas: int, interval: float, log: Path):
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "tests.fake_upstream", "--port", "0", "--stamp-text",
+            [PYTHON, "-m", "devtools.fake_upstream", "--port", "0", "--stamp-text",
              "--deltas", str(deltas), "--delta-interval", str(interval)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
         line = self.proc.stdout.readline()

@@ -25,7 +25,7 @@ from bench.relays.processes import (
     stop,
 )
 from bench.relays.servers import Relay
-from tests.ports import free_port, wait_listening
+from devtools.ports import free_port, wait_listening
 
 P99_LIMIT_MS = 100.0
 SEND_DELAY = 0.3  # seconds between telling the workers to start and the first send

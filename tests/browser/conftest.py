@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.fake_upstream.server import FakeUpstream
-from tests.ports import free_port, wait_listening
+from devtools.fake_upstream.server import FakeUpstream
+from devtools.ports import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

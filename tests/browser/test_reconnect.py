@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from devtools.ports import free_port, wait_listening
 from tests.browser.conftest import PASSWORD, ROOT, Site, log_in
 from tests.browser.test_chat import new_chat, reply, say, wait_finished
-from tests.ports import free_port, wait_listening
 
 # The longest wait between attempts is 15 s with up to 25% jitter.
 RECONNECT_TIMEOUT_MS = 30_000

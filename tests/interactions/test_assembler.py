@@ -7,7 +7,7 @@ import random
 import pytest
 
 from conversations.interactions import Assembler, merge_interactions, merge_usage, parse_event
-from tests.fake_upstream import transcripts
+from devtools.fake_upstream import transcripts
 
 SEED = (transcripts.FIXTURES / "seed_stream.sse").read_text() + "event: done\ndata: [DONE]\n\n"
 

@@ -19,8 +19,8 @@ from conversations.interactions import (
     ServerError,
     StreamInterrupted,
 )
-from tests.fake_upstream import Transcript
-from tests.fake_upstream import transcripts as tr
+from devtools.fake_upstream import Transcript
+from devtools.fake_upstream import transcripts as tr
 
 FAST = RetryPolicy(max_retries=3, base=0.001, cap=0.01)
 BODY = {"model": "gemini-3.5-flash", "input": "hello there"}

@@ -1,4 +1,4 @@
-"""Run the fake upstream in the foreground: `python -m tests.fake_upstream --port N`."""
+"""Run the fake upstream in the foreground: `python -m devtools.fake_upstream --port N`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 
-from tests.fake_upstream.server import FakeUpstream
+from devtools.fake_upstream.server import FakeUpstream
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,11 +12,11 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from tests.fake_upstream import transcripts as tr
-from tests.fake_upstream.config import Config, Fault
-from tests.fake_upstream.control import control
-from tests.fake_upstream.records import EventStream, InputError, Record
-from tests.fake_upstream.wire import (
+from devtools.fake_upstream import transcripts as tr
+from devtools.fake_upstream.config import Config, Fault
+from devtools.fake_upstream.control import control
+from devtools.fake_upstream.records import EventStream, InputError, Record
+from devtools.fake_upstream.wire import (
     LAST_CHUNK,
     BadRequest,
     Request,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from tests.fake_upstream import transcripts as tr
-from tests.fake_upstream.wire import Request, Response, error
+from devtools.fake_upstream import transcripts as tr
+from devtools.fake_upstream.wire import Request, Response, error
 
 if TYPE_CHECKING:
-    from tests.fake_upstream.server import FakeUpstream
+    from devtools.fake_upstream.server import FakeUpstream
 
 
 def control(server: FakeUpstream, req: Request) -> Response:

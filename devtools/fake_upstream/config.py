@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tests.fake_upstream.wire import Request
+from devtools.fake_upstream.wire import Request
 
 
 @dataclass

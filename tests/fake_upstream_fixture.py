@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fake_upstream.server import FakeUpstream
+from devtools.fake_upstream.server import FakeUpstream
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Writes the generated fixtures (`python -m tests.fake_upstream.build_fixtures`).
+"""Writes the generated fixtures (`python -m devtools.fake_upstream.build_fixtures`).
 
 The seed fixtures (`seed_*`, except the image one) are copied by hand from the seed documents;
 everything here is built from Python data so that JSON stays valid and annotation offsets are
@@ -13,7 +13,7 @@ import struct
 import zlib
 from typing import Any
 
-from tests.fake_upstream.transcripts import FIXTURES, Transcript, dump_sse, wants_event_id
+from devtools.fake_upstream.transcripts import FIXTURES, Transcript, dump_sse, wants_event_id
 
 MODEL = "gemini-3.5-flash"
 

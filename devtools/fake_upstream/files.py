@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.fake_upstream.config import Config
-from tests.fake_upstream.wire import Request, Response, error
+from devtools.fake_upstream.config import Config
+from devtools.fake_upstream.wire import Request, Response, error
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 RETENTION = timedelta(hours=48)

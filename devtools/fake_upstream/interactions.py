@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.fake_upstream import transcripts as tr
-from tests.fake_upstream.config import Config
-from tests.fake_upstream.records import (
+from devtools.fake_upstream import transcripts as tr
+from devtools.fake_upstream.config import Config
+from devtools.fake_upstream.records import (
     RUNNING,
     EventStream,
     InputError,
@@ -24,7 +24,7 @@ from tests.fake_upstream.records import (
     last_user_text,
     normalize_input,
 )
-from tests.fake_upstream.wire import Request, Response, error
+from devtools.fake_upstream.wire import Request, Response, error
 
 
 def is_text_delta(event: dict[str, Any]) -> bool:

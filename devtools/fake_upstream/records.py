@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fake_upstream import transcripts as tr
+from devtools.fake_upstream import transcripts as tr
 
 # Request fields the resource echoes back (protocol section 4).
 ECHOED = ("model", "agent", "previous_interaction_id", "system_instruction", "tools",

@@ -1,7 +1,7 @@
 """The fake Gemini Interactions API upstream: a real HTTP/1.1 server on loopback.
 
 Runs its own asyncio loop in a daemon thread (`FakeUpstream().start()`), or in the foreground
-(`python -m tests.fake_upstream`). Every create runs a producer task that appends events to the
+(`python -m devtools.fake_upstream`). Every create runs a producer task that appends events to the
 interaction's log; SSE responses (create or GET resume) follow that log, so a dropped stream can
 be resumed while the interaction keeps generating.
 
@@ -20,13 +20,13 @@ import threading
 import time
 from typing import Any
 
-from tests.fake_upstream import transcripts as tr
-from tests.fake_upstream.config import Config, Fault
-from tests.fake_upstream.connections import Connections
-from tests.fake_upstream.files import FileRoutes, FileStore
-from tests.fake_upstream.interactions import InteractionRoutes
-from tests.fake_upstream.records import Record
-from tests.fake_upstream.wire import Request
+from devtools.fake_upstream import transcripts as tr
+from devtools.fake_upstream.config import Config, Fault
+from devtools.fake_upstream.connections import Connections
+from devtools.fake_upstream.files import FileRoutes, FileStore
+from devtools.fake_upstream.interactions import InteractionRoutes
+from devtools.fake_upstream.records import Record
+from devtools.fake_upstream.wire import Request
 
 
 class FakeUpstream(Connections, InteractionRoutes, FileRoutes):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"  # recorded transcripts
 
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document"})
 # Delta types that carry fields of a step of the same name (merged into the step as they arrive).
