@@ -1,9 +1,8 @@
 """Shared fixtures: the fake upstream (a real loopback fake of the Gemini Interactions API)
 and named users (alice owns things, bob must get 404 for them)."""
 
-from tests.fake_upstream_fixture import fake_upstream  # noqa: F401
-
 from tests.django_fixtures import alice, alice_client, bob, conversation  # noqa: F401
+from tests.fake_upstream_fixture import fake_upstream  # noqa: F401
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -46,9 +46,9 @@ class Server:
 @contextmanager
 def daphne(tmp_path: Path, setup: str, **env: str) -> Iterator[Server]:
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-               MEDIA_ROOT=str(tmp_path), ALLOWED_HOSTS="127.0.0.1", GEMINI_API_KEY="",
-               DJANGO_SETTINGS_MODULE="chatsite.settings", **env)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+           "MEDIA_ROOT": str(tmp_path), "ALLOWED_HOSTS": "127.0.0.1", "GEMINI_API_KEY": "",
+           "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env}
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
     printed = subprocess.run([*manage, "shell", "-c", setup], env=env, check=True, cwd=ROOT,
@@ -64,5 +64,9 @@ def daphne(tmp_path: Path, setup: str, **env: str) -> Iterator[Server]:
             yield Server(process, port, printed.split())
         finally:
             if process.poll() is None:
-                process.kill()
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             process.wait(10)

@@ -4,10 +4,7 @@ The server runs in a subprocess on its own SQLite file, so these tests reach its
 through the browser, the fake upstream's request log, and that database file.
 """
 
-import os
 import sqlite3
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from devtools.fake_upstream.server import FakeUpstream
-from devtools.ports import free_port, wait_listening
+from tests.daphne import daphne
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -50,27 +47,12 @@ def upstream():
 @pytest.fixture(scope="session")
 def site(tmp_path_factory, upstream):
     tmp = tmp_path_factory.mktemp("site")
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/db.sqlite3", MEDIA_ROOT=str(tmp),
-               ALLOWED_HOSTS="127.0.0.1", GEMINI_API_KEY=upstream.api_key,
-               GEMINI_API_BASE_URL=upstream.base_url, DJANGO_SETTINGS_MODULE="chatsite.settings")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
     create = ("from django.contrib.auth.models import User\n"
               f"User.objects.create_user('alice', password={PASSWORD!r})\n"
               f"User.objects.create_user('bob', password={PASSWORD!r})\n")
-    subprocess.run([*manage, "shell", "-c", create], env=env, check=True, cwd=ROOT)
-    with open(tmp / "daphne.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "chatsite.asgi:application"], env=env, cwd=ROOT, stdout=log,
-            stderr=subprocess.STDOUT)
-        try:
-            wait_listening(port, process)
-            yield Site(url=f"http://127.0.0.1:{port}", database=tmp / "db.sqlite3")
-        finally:
-            process.terminate()
-            process.wait(10)
+    with daphne(tmp, create, GEMINI_API_KEY=upstream.api_key,
+                GEMINI_API_BASE_URL=upstream.base_url) as server:
+        yield Site(url=f"http://127.0.0.1:{server.port}", database=tmp / "db.sqlite3")
 
 
 # Playwright's sync API keeps an event loop running in this thread while it is open:
