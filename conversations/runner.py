@@ -263,7 +263,11 @@ class TurnRun:
         return dumps(frame)
 
     def _live_fields(self) -> dict:
-        return {"status": self.status, "usage": self.assembler.usage, "error": self.error,
+        # The outcome (a final status, an error) goes out once, in the last frame, after the
+        # database has it: a client told "completed" may chain onto the turn at once.
+        running = self._finishing or self.status in RUNNING_STATUSES
+        return {"status": self.status if running else Turn.Status.IN_PROGRESS,
+                "usage": self.assembler.usage, "error": self.error if self._finishing else None,
                 "interaction_id": self.assembler.interaction_id or ""}
 
     def state(self) -> dict:

@@ -7,6 +7,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from conversations import services
+from conversations.models import Turn
 from tests.streaming import frames_until_done, replay, send, socket, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,3 +50,71 @@ async def test_a_stop_while_a_frame_is_being_sent_loses_no_frame(alice, gemini, 
     assert frames[-1]["status"] == "cancelled"
     steps, _ = replay(frames, turn_id)  # fails on a gap in the sequence numbers
     assert text_of(steps)
+
+
+FAILS_IN_BAND = [  # as the offline model ends a reply its worker died in
+    {"event_type": "interaction.created",
+     "interaction": {"id": "int-x", "status": "in_progress", "object": "interaction"}},
+    {"event_type": "step.start", "index": 0, "step": {"type": "model_output", "content": []}},
+    {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "Half"}},
+    {"event_type": "step.stop", "index": 0},
+    {"event_type": "error", "error": {"code": "stopped", "message": "It stopped."}},
+    {"event_type": "interaction.completed",
+     "interaction": {"id": "int-x", "status": "failed", "object": "interaction"}},
+]
+
+
+@pytest.mark.parametrize("script", [FAILS_IN_BAND, "error_event", "seed_stream",
+                                    "function_call"])
+async def test_the_outcome_comes_once_in_the_last_frame_after_the_database(alice, gemini,
+                                                                           script):
+    """No frame says the turn ended before the database does, and the last one says all of it
+    (status and error together): a client may chain onto a turn the moment it is told."""
+    gemini.configure(delta_interval=0.05)  # each event after a quiet spell: sent at once
+    gemini.script(script)
+    chat = await asyncio.to_thread(services.conversation_create, owner=alice,
+                                   model="gemini-3.5-flash")
+    async with socket(alice, chat) as ws:
+        await send(ws, type="send", client_id=str(uuid.uuid4()), text="go", parent_id=None)
+        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+        frames = await frames_until_done(ws)
+        stored = await Turn.objects.aget(pk=turn_id)
+    statuses = [f["status"] for f in frames if "status" in f]
+    assert all(s in ("queued", "in_progress") for s in statuses[:-1])
+    assert statuses[-1] == stored.status and frames[-1]["status"] == stored.status
+    if stored.status == "failed":
+        assert frames[-1]["error"] == stored.error and stored.error["message"]
+
+
+class SlowToClose:
+    """A backend whose stream pauses between its last event and its end, as a connection
+    can: the runner has seen the outcome but not yet finished."""
+
+    def __init__(self, events):
+        self.events = events
+
+    async def stream(self, body):
+        from conversations.interactions.events import parse_event
+
+        for raw in self.events:
+            yield parse_event(raw)
+        await asyncio.sleep(0.2)
+
+    async def cancel(self, interaction_id):
+        return False
+
+
+async def test_the_outcome_waits_for_the_end_of_the_stream(alice, gemini, monkeypatch):
+    from conversations import runner
+
+    monkeypatch.setattr(runner, "backend_for", lambda model, user: SlowToClose(FAILS_IN_BAND))
+    chat = await asyncio.to_thread(services.conversation_create, owner=alice,
+                                   model="gemini-3.5-flash")
+    async with socket(alice, chat) as ws:
+        await send(ws, type="send", client_id=str(uuid.uuid4()), text="go", parent_id=None)
+        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+        frames = await frames_until_done(ws)
+        stored = await Turn.objects.aget(pk=turn_id)
+
+    assert stored.status == "failed" and frames[-1]["status"] == "failed"
+    assert frames[-1]["error"] == stored.error == {"code": "stopped", "message": "It stopped."}
