@@ -64,6 +64,17 @@ FAILS_IN_BAND = [  # as the offline model ends a reply its worker died in
 ]
 
 
+async def one_turn(owner) -> tuple[list[dict], Turn]:
+    """Send one message in a new conversation: the turn's frames to its end, and its row."""
+    chat = await asyncio.to_thread(services.conversation_create, owner=owner,
+                                   model="gemini-3.5-flash")
+    async with socket(owner, chat) as ws:
+        await send(ws, type="send", client_id=str(uuid.uuid4()), text="go", parent_id=None)
+        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+        frames = await frames_until_done(ws)
+    return frames, await Turn.objects.aget(pk=turn_id)
+
+
 @pytest.mark.parametrize("script", [FAILS_IN_BAND, "error_event", "seed_stream",
                                     "function_call"])
 async def test_the_outcome_comes_once_in_the_last_frame_after_the_database(alice, gemini,
@@ -72,13 +83,7 @@ async def test_the_outcome_comes_once_in_the_last_frame_after_the_database(alice
     (status and error together): a client may chain onto a turn the moment it is told."""
     gemini.configure(delta_interval=0.05)  # each event after a quiet spell: sent at once
     gemini.script(script)
-    chat = await asyncio.to_thread(services.conversation_create, owner=alice,
-                                   model="gemini-3.5-flash")
-    async with socket(alice, chat) as ws:
-        await send(ws, type="send", client_id=str(uuid.uuid4()), text="go", parent_id=None)
-        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
-        frames = await frames_until_done(ws)
-        stored = await Turn.objects.aget(pk=turn_id)
+    frames, stored = await one_turn(alice)
     statuses = [f["status"] for f in frames if "status" in f]
     assert all(s in ("queued", "in_progress") for s in statuses[:-1])
     assert statuses[-1] == stored.status and frames[-1]["status"] == stored.status
@@ -108,13 +113,7 @@ async def test_the_outcome_waits_for_the_end_of_the_stream(alice, gemini, monkey
     from conversations import runner
 
     monkeypatch.setattr(runner, "backend_for", lambda model, user: SlowToClose(FAILS_IN_BAND))
-    chat = await asyncio.to_thread(services.conversation_create, owner=alice,
-                                   model="gemini-3.5-flash")
-    async with socket(alice, chat) as ws:
-        await send(ws, type="send", client_id=str(uuid.uuid4()), text="go", parent_id=None)
-        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
-        frames = await frames_until_done(ws)
-        stored = await Turn.objects.aget(pk=turn_id)
+    frames, stored = await one_turn(alice)
 
     assert stored.status == "failed" and frames[-1]["status"] == "failed"
     assert frames[-1]["error"] == stored.error == {"code": "stopped", "message": "It stopped."}
