@@ -152,9 +152,7 @@ class TurnRun:
                 self.flush()
                 if boundary:
                     self._checkpoint()
-                # A stop cancels this task: a frame half-way through a send must still
-                # arrive (with Redis, group_send awaits several round trips).
-                await asyncio.shield(self._spawn(self._drain()))
+                await self._drain()
             else:
                 self._schedule_flush()
         if assembler.error and not self.error:
@@ -241,8 +239,11 @@ class TurnRun:
         layer's latency (one drain at a time)."""
         async with self._send_lock:
             while self._outbox:
-                text = self._outbox.popleft()
-                await self.layer.group_send(self.group, envelope(text))
+                # Taken off only once sent: a stop cancels the stream task, maybe half-way
+                # through a send (with Redis, group_send awaits several round trips), and
+                # the next drain must send that frame again (clients drop a duplicate).
+                await self.layer.group_send(self.group, envelope(self._outbox[0]))
+                self._outbox.popleft()
 
     def _next_frame(self) -> str | None:
         ops = self.assembler.take_changes()

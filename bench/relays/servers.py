@@ -12,6 +12,11 @@ import httpx
 
 from bench.relays.processes import PYTHON, ROOT
 
+# The benchmark's clients are one user with N conversations open and streaming at once: the
+# per-user limits (which would refuse most of them, as they should for a real user) are
+# lifted, so that the relay is what is measured.
+ONE_USER_IS_EVERYONE = {"MAX_RUNNING_TURNS_PER_USER": "100000", "MAX_SOCKETS_PER_USER": "100000"}
+
 
 class Relay:
     """A relay server the clients stream through; one fresh process per step."""
@@ -88,7 +93,7 @@ class Chatsite(Relay):
                 "SECRET_KEY": "bench-only-" + "x" * 40, "ALLOWED_HOSTS": "127.0.0.1",
                 "DATABASE_URL": f"sqlite:///{database or self.database}", "REDIS_URL": "",
                 "GEMINI_API_KEY": "test-key", "GEMINI_API_BASE_URL": self.upstream,
-                "LOG_LEVEL": "WARNING", **self.settings}
+                "LOG_LEVEL": "WARNING", **ONE_USER_IS_EVERYONE, **self.settings}
 
     def prepare(self, n: int) -> None:
         for suffix in ("", "-wal", "-shm"):
