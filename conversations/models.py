@@ -72,7 +72,10 @@ class Turn(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["conversation", "created"], name="turn_conversation_created")
+            models.Index(fields=["conversation", "created"], name="turn_conversation_created"),
+            # Running turns are few among many: the limits count them on every new turn.
+            models.Index(fields=["status"], name="turn_running",
+                         condition=models.Q(status__in=["queued", "in_progress"])),
         ]
 
     def __str__(self) -> str:

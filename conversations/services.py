@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from conversations.catalogue import available_models, model_info
@@ -115,15 +116,16 @@ def title_from_text(text: str) -> str:
 
 def _check_can_start(conversation: Conversation, parent: Turn | None) -> None:
     """Refuse a turn on a busy branch, or past the user's running-turns limit."""
-    running = Turn.objects.filter(status__in=RUNNING_STATUSES)
+    running = Turn.objects.filter(status__in=RUNNING_STATUSES,  # one query for both limits
+                                  conversation__owner_id=conversation.owner_id).aggregate(
+        mine=Count("pk"), here=Count("pk", filter=Q(conversation=conversation, parent=parent)))
     # The upstream refuses to chain onto an interaction that is still running, and a
     # second reply beside a running one would race it for the same branch.
-    if (parent is not None and parent.status in RUNNING_STATUSES) or running.filter(
-            conversation=conversation, parent=parent).exists():
+    if (parent is not None and parent.status in RUNNING_STATUSES) or running["here"]:
         raise ValidationError("A reply on this branch is still being written: wait for it "
                               "or stop it first.", code="busy")
     limit = settings.MAX_RUNNING_TURNS_PER_USER
-    if running.filter(conversation__owner_id=conversation.owner_id).count() >= limit:
+    if running["mine"] >= limit:
         raise ValidationError(
             f"You already have {limit} replies being written (the most this server allows "
             "at once). Wait for one of them to finish, then send again.",
