@@ -1,10 +1,12 @@
-"""Drive one turn: backend events -> assembler -> database checkpoints and websocket frames.
+"""Drive one turn: backend events -> TurnState -> database checkpoints and websocket frames.
 
-A run is an asyncio task of the server process, not of any websocket: closing the tab
-does not stop it. Frames go to the conversation's channel-layer group, numbered per
-turn; deltas that arrive within FRAME_WINDOW share one frame. The database is written
-at each step boundary, at most once a CHECKPOINT_INTERVAL
-inside a step (checkpoints.py batches these for all turns), and at the end — never per token.
+TurnState (turn_state.py) is the pure part: it folds the events and numbers the frames.
+The run here does the I/O around it. A run is an asyncio task of the server process, not
+of any websocket: closing the tab does not stop it. It loads its own conversation and
+the turn's ancestors when it starts. Frames go to the conversation's channel-layer group,
+numbered per turn; deltas that arrive within FRAME_WINDOW share one frame. The database
+is written at each step boundary, at most once a CHECKPOINT_INTERVAL inside a step
+(checkpoints.py batches these for all turns), and at the end — never per token.
 """
 
 import asyncio
@@ -18,11 +20,12 @@ from channels.layers import get_channel_layer
 
 from . import checkpoints, payloads, selectors, services
 from .backends import Backend, BackendUnavailable, backend_for
-from .interactions import Assembler, InteractionsError
+from .interactions import InteractionsError
 from .interactions.errors import NotFoundError
 from .interactions.events import StepStop
-from .models import RUNNING_STATUSES, Turn
+from .models import Conversation, Turn
 from .protocol import dumps, envelope, group_name, runners_group_name
+from .turn_state import TurnState
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +35,12 @@ CHECKPOINT_INTERVAL = 1.0
 # Turns running in this process, by turn id.
 RUNS: dict[str, "TurnRun"] = {}
 
-def start(turn: Turn, ancestors: list[Turn]) -> "TurnRun":
+def start(turn: Turn) -> "TurnRun":
     """Start generating a reply to a freshly created turn; returns at once.
 
-    `turn.conversation` and the turn's `ancestors` (root first) are loaded by the caller,
-    in the same database hop that created the turn.
+    The turn shows in `live_turns` from now on; the run loads what the request needs.
     """
-    run = TurnRun(turn, ancestors)
+    run = TurnRun(turn)
     RUNS[run.turn_id] = run
     run.task = asyncio.create_task(run.run(), name=f"turn {run.turn_id}")
     return run
@@ -65,36 +67,35 @@ async def request_sync(conversation_id: uuid.UUID | str, reply_channel: str) -> 
 def live_turns(conversation_id: uuid.UUID | str) -> list[dict]:
     """The live state of the conversation's turns running in this process."""
     conversation_id = str(conversation_id)
-    return [run.state() for run in list(RUNS.values())
+    return [run.live_state() for run in list(RUNS.values())
             if run.conversation_id == conversation_id]
 
 
+def _load(turn: Turn) -> tuple[Conversation, list[Turn]]:
+    """The turn's conversation as it is now, and its ancestors (root first)."""
+    conversation = Conversation.objects.get(pk=turn.conversation_id)
+    ancestors = selectors.turn_ancestors(turn=turn)[:-1] if turn.parent_id else []
+    return conversation, ancestors
+
+
 class TurnRun:
-    def __init__(self, turn: Turn, ancestors: list[Turn]):
+    def __init__(self, turn: Turn):
         self.turn = turn
-        self.ancestors = ancestors
         self.turn_id = str(turn.pk)
         self.conversation_id = str(turn.conversation_id)
         self.group = group_name(self.conversation_id)
         self.layer = get_channel_layer()
-        self.assembler = Assembler()
+        self.state = TurnState(self.turn_id, selectors.turn_to_dict(turn))
         self.task: asyncio.Task | None = None
-        self.base = selectors.turn_to_dict(turn)  # what a snapshot shows, minus live fields
         self.backend: Backend | None = None
-        self.seq = 0
-        self.status = Turn.Status.QUEUED
-        self.error: dict | None = None
-        self._sent: dict = {"status": self.status}
         self._stopped = False
         self._stream_task: asyncio.Task | None = None
         self._outbox: deque[str] = deque()
         self._send_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
-        self._shown_steps: set[int] = set()  # step indices some frame has carried
         self._last_checkpoint = 0.0
         self._checkpointed_seq = 0
-        self._finishing = False
         self.previous_interaction_id = turn.previous_interaction_id  # what was really sent
         self._background: set[asyncio.Task] = set()
 
@@ -108,45 +109,44 @@ class TurnRun:
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
-            self.status = Turn.Status.CANCELLED
+            self.state.cancel()
         except BackendUnavailable as exc:
-            self._fail("unavailable", str(exc), retryable=False)
+            self.state.fail("unavailable", str(exc), retryable=False)
         except InteractionsError as exc:
-            self._fail(getattr(exc, "code", None) or type(exc).__name__, str(exc),
-                       retryable=getattr(exc, "retryable", False))
+            self.state.fail(getattr(exc, "code", None) or type(exc).__name__, str(exc),
+                            retryable=getattr(exc, "retryable", False))
         except Exception:
             logger.exception("turn %s failed", self.turn_id)
-            self._fail("internal", "Something went wrong on the server while generating "
-                       "this reply.", retryable=True)
+            self.state.fail("internal", "Something went wrong on the server while "
+                            "generating this reply.", retryable=True)
         finally:
             await self._finish()
 
     async def _run(self) -> None:
         await self.layer.group_add(runners_group_name(self.conversation_id), await hub_channel())
-        conversation = self.turn.conversation
+        conversation, ancestors = await database_sync_to_async(_load)(self.turn)
         self.backend = backend_for(conversation.model, user=conversation.owner_id)
-        body = payloads.request_body(conversation, self.turn, self.ancestors)
+        body = payloads.request_body(conversation, self.turn, ancestors)
         self.previous_interaction_id = body.get("previous_interaction_id", "")
         try:
             await self._stream(body)
         except NotFoundError:
             # The previous interaction expired upstream: replay the branch instead.
-            if not self.previous_interaction_id or self.assembler.interaction_id:
+            if not self.previous_interaction_id or self.state.assembler.interaction_id:
                 raise
             self.previous_interaction_id = ""
-            await self._stream(payloads.request_body(conversation, self.turn, self.ancestors,
+            await self._stream(payloads.request_body(conversation, self.turn, ancestors,
                                                      replay=True))
+        self.state.end_of_stream()
 
     async def _stream(self, body: dict) -> None:
         self._stream_task = asyncio.create_task(self._consume(body))
         await self._stream_task
 
     async def _consume(self, body: dict) -> None:
-        assembler = self.assembler
+        feed = self.state.feed
         async for event in self.backend.stream(body):
-            assembler.feed(event)
-            if assembler.status and assembler.status != self.status:
-                self.status = assembler.status
+            feed(event)
             boundary = isinstance(event, StepStop)
             if boundary or self._flush_due():
                 self.flush()
@@ -155,11 +155,6 @@ class TurnRun:
                 await self._drain()
             else:
                 self._schedule_flush()
-        if assembler.error and not self.error:
-            self.error = dict(assembler.error)
-        if self.status in RUNNING_STATUSES:
-            # The stream ended without a final status: treat what arrived as the reply.
-            self.status = Turn.Status.COMPLETED if not self.error else Turn.Status.FAILED
 
     def stop(self) -> None:
         if self._stopped:
@@ -169,8 +164,9 @@ class TurnRun:
             self._stream_task.cancel()
         elif self.task is not None:
             self.task.cancel()
-        if self.assembler.interaction_id and self.backend is not None:
-            self._spawn(self._cancel_upstream(self.assembler.interaction_id))
+        interaction_id = self.state.assembler.interaction_id
+        if interaction_id and self.backend is not None:
+            self._spawn(self._cancel_upstream(interaction_id))
 
     async def _cancel_upstream(self, interaction_id: str) -> None:
         try:
@@ -178,24 +174,21 @@ class TurnRun:
         except Exception as exc:  # only background runs can be cancelled upstream
             logger.debug("upstream cancel of %s: %s", interaction_id, exc)
 
-    def _fail(self, code: str, message: str, *, retryable: bool) -> None:
-        self.status = Turn.Status.FAILED
-        self.error = {"code": str(code), "message": message, "retryable": retryable}
-
     async def _finish(self) -> None:
-        self._finishing = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        state = self.state
+        assembler = state.assembler
         try:
             # The database first: a client told the turn is over may chain onto it at once.
-            text = self._next_frame()
+            text = state.last_frame()
             await checkpoints.writer().settle(self.turn_id)
             await database_sync_to_async(services.turn_finish)(
-                turn_id=self.turn_id, status=self.status, steps=self.assembler.steps,
-                seq=self.seq, usage=self.assembler.usage, error=self.error,
-                last_event_id=self.assembler.last_event_id or "",
-                interaction_id=self.assembler.interaction_id or "")
+                turn_id=self.turn_id, status=state.status, steps=assembler.steps,
+                seq=state.seq, usage=assembler.usage, error=state.error,
+                last_event_id=assembler.last_event_id or "",
+                interaction_id=assembler.interaction_id or "")
             if text is not None:
                 self._outbox.append(text)
             await self._drain()
@@ -226,12 +219,14 @@ class TurnRun:
 
     def flush(self) -> None:
         """Put what changed since the last frame into one frame, in the outbox."""
-        text = self._next_frame()
+        text, content = self.state.next_frame()
+        now = asyncio.get_running_loop().time()
         if text is not None:
             self._outbox.append(text)
-        now = asyncio.get_running_loop().time()
+            if content:
+                self._last_flush = now
         due = now - self._last_checkpoint >= CHECKPOINT_INTERVAL
-        if due and self.seq != self._checkpointed_seq:
+        if due and self.state.seq != self._checkpointed_seq:
             self._checkpoint()
 
     async def _drain(self) -> None:
@@ -245,52 +240,30 @@ class TurnRun:
                 await self.layer.group_send(self.group, envelope(self._outbox[0]))
                 self._outbox.popleft()
 
-    def _next_frame(self) -> str | None:
-        ops = self.assembler.take_changes()
-        fields = {}
-        for name, value in self._live_fields().items():
-            if self._sent.get(name) != value:
-                fields[name] = self._sent[name] = value
-        if not ops and not fields:
-            return None
-        # Only content opens the coalescing window: a frame that just announces a status or
-        # new steps goes out without holding back the first words that follow it.
-        if any(op[0] == "text" or op[1] in self._shown_steps for op in ops):
-            self._last_flush = asyncio.get_running_loop().time()
-        self._shown_steps.update(op[1] for op in ops)
-        self.seq += 1
-        frame = {"type": "turn.update", "turn_id": self.turn_id, "seq": self.seq, "ops": ops}
-        frame.update(fields)
-        return dumps(frame)
+    def live_state(self) -> dict:
+        """The turn as it stands now, for a socket that just connected.
 
-    def _live_fields(self) -> dict:
-        # The outcome (a final status, an error) goes out once, in the last frame, after the
-        # database has it: a client told "completed" may chain onto the turn at once.
-        running = self._finishing or self.status in RUNNING_STATUSES
-        return {"status": self.status if running else Turn.Status.IN_PROGRESS,
-                "usage": self.assembler.usage, "error": self.error if self._finishing else None,
-                "interaction_id": self.assembler.interaction_id or ""}
-
-    def state(self) -> dict:
-        """The turn as it stands now, for a socket that just connected."""
-        self.flush()  # number what is pending, so the state and its seq agree
+        What is pending is numbered (and sent) first, so the state and its seq agree and
+        the socket misses nothing that follows.
+        """
+        self.flush()
         self._spawn(self._drain())
-        state = dict(self.base, steps=copy.deepcopy(self.assembler.steps), seq=self.seq)
-        state.update(self._sent)
-        return state
+        return self.state.state()
 
     # -- database ---------------------------------------------------------------------
 
     def _checkpoint(self) -> None:
         """Queue a write of the steps as of the last frame."""
-        if self._finishing:  # the final write covers it; a later checkpoint would undo it
+        state = self.state
+        if state.finished:  # the final write covers it; a later checkpoint would undo it
             return
+        assembler = state.assembler
         self._last_checkpoint = asyncio.get_running_loop().time()
-        self._checkpointed_seq = self.seq
+        self._checkpointed_seq = state.seq
         checkpoints.writer().put(self.turn_id, {
-            "steps": copy.deepcopy(self.assembler.steps), "seq": self.seq,
-            "last_event_id": self.assembler.last_event_id or "",
-            "interaction_id": self.assembler.interaction_id or "",
+            "steps": copy.deepcopy(assembler.steps), "seq": state.seq,
+            "last_event_id": assembler.last_event_id or "",
+            "interaction_id": assembler.interaction_id or "",
             "previous_interaction_id": self.previous_interaction_id,
             "status": Turn.Status.IN_PROGRESS})
 

@@ -117,3 +117,42 @@ async def test_the_outcome_waits_for_the_end_of_the_stream(alice, gemini, monkey
 
     assert stored.status == "failed" and frames[-1]["status"] == "failed"
     assert frames[-1]["error"] == stored.error == {"code": "stopped", "message": "It stopped."}
+
+
+async def test_the_run_sends_the_conversation_and_branch_as_the_database_has_them(alice, gemini):
+    """The run loads its own conversation and ancestors: a caller's stale copy is not sent."""
+    from conversations import runner
+    from conversations.models import Conversation
+
+    _, first = await one_turn(alice)
+    stale = await Conversation.objects.aget(pk=first.conversation_id)
+    await asyncio.to_thread(services.conversation_update_settings,
+                            conversation=await Conversation.objects.aget(pk=stale.pk),
+                            system_instruction="Answer in French.")
+    turn, _ = await asyncio.to_thread(services.turn_create, conversation=stale,
+                                      client_id="second", parent=first,
+                                      input=[{"type": "text", "text": "again"}])
+    await runner.start(turn).task
+
+    body = gemini.find_requests("POST", r"/interactions$")[-1].json
+    assert body["system_instruction"] == "Answer in French."
+    assert body["previous_interaction_id"] == first.interaction_id  # from the parent it loaded
+    assert (await Turn.objects.aget(pk=turn.pk)).status == "completed"
+
+
+async def test_the_first_message_names_the_conversation_and_every_socket_hears_it(alice, gemini):
+    chat = await asyncio.to_thread(services.conversation_create, owner=alice,
+                                   model="gemini-3.5-flash")
+    async with socket(alice, chat) as ws, socket(alice, chat) as other:
+        for text in ("What is a turn?", "And a branch?"):
+            await send(ws, type="send", client_id=str(uuid.uuid4()), text=text, parent_id=None)
+            await ws.receive_json_from(timeout=5)  # turn.created
+            frames = await frames_until_done(ws)
+            seen = [await other.receive_json_from(timeout=5)]
+            seen += await frames_until_done(other)
+            named = [f for f in frames + seen if f["type"] == "conversation.updated"]
+            if text == "What is a turn?":
+                assert [f["conversation"]["title"] for f in named] == ["What is a turn?"] * 2
+            else:
+                assert named == []
+    assert (await type(chat).objects.aget(pk=chat.pk)).title == "What is a turn?"
