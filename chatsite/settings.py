@@ -198,6 +198,8 @@ MAX_RUNNING_TURNS_PER_USER = envint("MAX_RUNNING_TURNS_PER_USER", "3")
 MAX_SOCKETS_PER_USER = envint("MAX_SOCKETS_PER_USER", "30")
 SOCKET_FRAMES_PER_SECOND = envint("SOCKET_FRAMES_PER_SECOND", "5")
 SOCKET_FRAME_BURST = envint("SOCKET_FRAME_BURST", "20")
+# Turns of a branch sent at a time: on opening (the newest ones) and per "earlier" request.
+TURNS_PAGE = envint("TURNS_PAGE", "30")
 
 # The offline model (.env.example explains each): a GGUF file, run in its own process.
 LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M

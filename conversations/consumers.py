@@ -192,13 +192,31 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
         self.sync_timer = loop.call_later(delay, due)
 
+    async def on_select(self, frame: dict) -> None:
+        """Show another version of a message: its branch, down to the newest leaf, is sent
+        and remembered as the one on screen."""
+        turn_id = frame.get("turn_id")
+        turns = await database_sync_to_async(_select)(self.conversation, self.valid_id(turn_id))
+        await self.send_turns("branch", {"turn_id": turn_id}, turns)
+
+    async def on_history(self, frame: dict) -> None:
+        """The turns of the branch just above `turn_id`, a page at a time."""
+        turn_id = frame.get("turn_id")
+        turns = await database_sync_to_async(_history)(self.conversation, self.valid_id(turn_id))
+        await self.send_turns("history", {"turn_id": turn_id}, turns)
+
     # -- helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def valid_id(turn_id) -> str:
+        if not isinstance(turn_id, str):
+            raise FrameError("bad_frame", "turn_id is missing.")
+        return turn_id
 
     async def create_turn(self, *, client_id: str, parent_id: str | None,
                           content: list[dict]) -> None:
-        untitled = not self.conversation.title  # as this socket last announced it
         try:
-            turn, created, ancestors = await database_sync_to_async(_create_turn)(
+            turn, created, titled, title = await database_sync_to_async(_create_turn)(
                 conversation=self.conversation, client_id=client_id, parent_id=parent_id,
                 content=content, session_key=self.scope["session"].session_key,
                 user_pk=self.scope["user"].pk)
@@ -215,8 +233,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send_json(announcement)
             return
         await self.relay(announcement)
-        runner.start(turn, ancestors)
-        if untitled and self.conversation.title:  # the first message named the conversation
+        runner.start(turn)
+        if titled:  # the first message named the conversation
+            self.conversation.title = title
             await self.relay(protocol.conversation_updated(self.conversation))
 
     async def relay(self, frame: dict) -> None:
@@ -234,13 +253,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def send_snapshot(self) -> None:
         conversation, turns = await database_sync_to_async(_snapshot)(self.conversation.pk)
+        await self.send_turns("snapshot", {"conversation": conversation}, turns)
+
+    async def send_turns(self, kind: str, head: dict, turns: list[dict]) -> None:
+        """Send turns from the database, with the live state of those running here; turns
+        running in another process (team deployment) send theirs as `turn.sync`."""
         live = {turn["id"]: turn for turn in runner.live_turns(self.conversation.pk)}
-        turns = [live.get(turn["id"], turn) for turn in turns]
-        for text in protocol.snapshot_frames(conversation, turns):
+        turns = [dict(turn, **live[turn["id"]]) if turn["id"] in live else turn
+                 for turn in turns]
+        for text in protocol.turn_frames(kind, head, turns):
             await self.send(text_data=text)
-        # Team deployment: turns running in another process send their live state.
-        running = RUNNING_STATUSES
-        if any(t["id"] not in live and t["status"] in running for t in turns):
+        if any(t["id"] not in live and t["status"] in RUNNING_STATUSES for t in turns):
             await runner.request_sync(self.conversation.pk, self.channel_name)
 
     async def send_json(self, content: dict) -> None:
@@ -252,6 +275,8 @@ FRAME_HANDLERS = {
     "regenerate": ConversationConsumer.on_regenerate,
     "stop": ConversationConsumer.on_stop,
     "sync": ConversationConsumer.on_sync,
+    "select": ConversationConsumer.on_select,
+    "history": ConversationConsumer.on_history,
 }
 
 
@@ -286,17 +311,22 @@ def client_id_of(frame: dict) -> str:
 
 def _create_turn(*, conversation, client_id: str, parent_id: str | None, content: list[dict],
                  session_key: str | None, user_pk):
-    """The turn (created, or found by its client_id) and, when new, its ancestors."""
+    """The turn (created, or found by its client_id), whether it is new, whether it gave
+    the conversation its title, and the conversation's title as the database has it."""
     if not _signed_in(session_key, user_pk):  # checked again on every turn the user asks for
         raise SignedOut
     conversation.refresh_from_db()  # settings may have changed since the socket connected
+    before = conversation.title
     parent = None
     if parent_id is not None:
         parent = Turn.objects.get(pk=_uuid_or_missing(parent_id), conversation=conversation)
     turn, created = services.turn_create(conversation=conversation, client_id=client_id,
                                          input=content, parent=parent)
-    ancestors = selectors.turn_ancestors(turn=parent) if created and parent else []
-    return turn, created, ancestors
+    if not created or before:  # only an untitled conversation's first turn names it
+        return turn, created, False, before
+    # turn_create names an untitled conversation after its first message.
+    title = Conversation.objects.values_list("title", flat=True).get(pk=conversation.pk)
+    return turn, True, title != before, title
 
 
 def _signed_in(session_key: str | None, user_pk) -> bool:
@@ -319,7 +349,27 @@ def _turn_dict(conversation, turn_id: str) -> dict | None:
 def _snapshot(conversation_id) -> tuple[dict, list[dict]]:
     conversation = Conversation.objects.get(pk=conversation_id)
     return (selectors.conversation_to_dict(conversation),
-            [selectors.turn_to_dict(t) for t in conversation.turns.order_by("created")])
+            selectors.branch_tail(conversation=conversation, limit=settings.TURNS_PAGE))
+
+
+def _own_turn(conversation, turn_id: str) -> Turn:
+    try:
+        return Turn.objects.select_related("conversation").get(
+            pk=_uuid_or_missing(turn_id), conversation_id=conversation.pk)
+    except Turn.DoesNotExist:
+        raise FrameError("not_found", "That message is not in this conversation.",
+                         turn_id=turn_id) from None
+
+
+def _select(conversation, turn_id: str) -> list[dict]:
+    turns = selectors.branch_from(turn=_own_turn(conversation, turn_id))
+    services.conversation_show_branch(conversation=conversation, leaf_id=turns[-1]["id"])
+    return turns
+
+
+def _history(conversation, turn_id: str) -> list[dict]:
+    return selectors.branch_before(turn=_own_turn(conversation, turn_id),
+                                   limit=settings.TURNS_PAGE)
 
 
 def _uuid_or_missing(value: str) -> uuid.UUID:

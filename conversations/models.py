@@ -22,6 +22,10 @@ class Conversation(models.Model):
     system_instruction = models.TextField(blank=True)
     generation_settings = models.JSONField(default=default_generation_settings, blank=True)
     stateful = models.BooleanField(default=True)
+    # The end of the branch on screen: a new turn, or the version the person switched to.
+    # Every tab and a reload open this branch first (null: the newest turn).
+    branch_leaf = models.ForeignKey("Turn", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -42,10 +42,19 @@ def turn_created(turn) -> dict:
 
 def snapshot_frames(conversation: dict, turns: list[dict],
                     limit: int = SNAPSHOT_FRAME_BYTES) -> Iterator[str]:
-    """A snapshot as serialized frames of at most `limit` bytes each (a turn larger than that
-    goes alone): one `snapshot` with the conversation, then `snapshot.part` frames; the last
-    frame says `"complete": true`. Each turn is serialized once."""
-    opening = '{"type":"snapshot","conversation":' + dumps(conversation) + ',"turns":['
+    """What a socket gets on connect: the conversation and the newest turns of the branch
+    on screen."""
+    return turn_frames("snapshot", {"conversation": conversation}, turns, limit)
+
+
+def turn_frames(kind: str, head: dict, turns: list[dict],
+                limit: int = SNAPSHOT_FRAME_BYTES) -> Iterator[str]:
+    """`{"type": kind, **head, "turns": [...]}` as serialized frames of at most `limit` bytes
+    each (a turn larger than that goes alone): the first of type `kind`, the rest of type
+    `kind + ".part"` with more turns; the last says `"complete": true`. Each turn is
+    serialized once."""
+    opening = dumps({"type": kind, **head})[:-1] + ',"turns":['
+    following = dumps({"type": f"{kind}.part"})[:-1] + ',"turns":['
     batch: list[str] = []
     size = len(opening.encode())
     for turn in turns:
@@ -53,7 +62,7 @@ def snapshot_frames(conversation: dict, turns: list[dict],
         cost = len(text.encode()) + 1  # and its comma
         if batch and size + cost + len(_CLOSING[False]) > limit:
             yield opening + ",".join(batch) + _CLOSING[False]
-            opening, batch = '{"type":"snapshot.part","turns":[', []
+            opening, batch = following, []
             size = len(opening.encode())
         batch.append(text)
         size += cost

@@ -152,13 +152,21 @@ def turn_create(
     except IntegrityError:
         return Turn.objects.get(conversation=conversation, client_id=client_id), False
 
-    fields = {"updated": timezone.now()}
+    fields = {"updated": timezone.now(), "branch_leaf": turn}  # a new version is shown
     if not conversation.title:
         fields["title"] = title_from_text(input_text(input))
     Conversation.objects.filter(pk=conversation.pk).update(**fields)
     for name, value in fields.items():
         setattr(conversation, name, value)
     return turn, True
+
+
+def conversation_show_branch(*, conversation: Conversation, leaf_id: Any) -> None:
+    """Remember the branch on screen (by its last turn), for other tabs and the next visit.
+
+    Not activity: the conversation keeps its place in the list."""
+    Conversation.objects.filter(pk=conversation.pk).update(branch_leaf_id=leaf_id)
+    conversation.branch_leaf_id = leaf_id
 
 
 def _known_status(status: str, fallback: Turn.Status) -> str:

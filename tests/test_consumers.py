@@ -373,3 +373,62 @@ async def test_the_conversation_settings_reach_the_request(alice, chat, gemini):
     assert body["system_instruction"] == "You are a cat. Your name is Neko."
     assert body["generation_config"] == {"temperature": 0.1, "thinking_level": "low",
                                          "thinking_summaries": "auto", "max_output_tokens": 256}
+
+
+async def test_the_branch_on_screen_is_what_a_socket_gets_and_switching_is_remembered(
+        alice, chat, gemini):
+    async with socket(alice, chat) as ws:
+        first, _ = await ask(ws, "Hi")
+        second, _ = await ask(ws, "Tell me a joke", parent_id=first)
+        await send(ws, type="regenerate", turn_id=second, client_id=new_id())
+        third = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+        await frames_until_done(ws)
+        below, _ = await ask(ws, "Another", parent_id=third)
+
+    async with socket(alice, chat) as ws:  # a reload: the newest version, with its siblings
+        turns = ws.snapshot["turns"]
+        assert [t["id"] for t in turns] == [first, third, below]
+        assert turns[1]["siblings"] == [second, third]
+        await send(ws, type="select", turn_id=second)  # "‹": the older version
+        branch = await ws.receive_json_from(timeout=5)
+    assert branch["type"] == "branch" and branch["turn_id"] == second and branch["complete"]
+    assert [t["id"] for t in branch["turns"]] == [second]
+    assert branch["turns"][0]["steps"]  # whole turns, ready to show
+
+    async with socket(alice, chat) as ws:  # another tab, or a reload, opens that version
+        assert [t["id"] for t in ws.snapshot["turns"]] == [first, second]
+        await send(ws, type="select", turn_id=third)
+        branch = await ws.receive_json_from(timeout=5)
+    assert [t["id"] for t in branch["turns"]] == [third, below]
+
+
+async def test_earlier_turns_come_a_page_at_a_time(alice, chat, gemini, settings):
+    settings.TURNS_PAGE = 2
+    parent = None
+    async with socket(alice, chat) as ws:
+        sent = []
+        for text in "abcde":
+            parent, _ = await ask(ws, text, parent_id=parent)
+            sent.append(parent)
+    async with socket(alice, chat) as ws:
+        assert [t["id"] for t in ws.snapshot["turns"]] == sent[3:]
+        await send(ws, type="history", turn_id=sent[3])
+        page = await ws.receive_json_from(timeout=5)
+        assert page["type"] == "history" and page["turn_id"] == sent[3]
+        assert [t["id"] for t in page["turns"]] == sent[1:3]
+        await send(ws, type="history", turn_id=sent[0])
+        assert (await ws.receive_json_from(timeout=5))["turns"] == []
+
+
+@pytest.mark.parametrize("kind", ["select", "history"])
+async def test_a_turn_of_another_conversation_is_not_found(alice, bob, chat, gemini, kind):
+    other = await sync_to_async(services.conversation_create)(owner=bob, model="gemini-3.5-flash")
+    async with socket(bob, other) as ws:
+        theirs, _ = await ask(ws, "secret")
+    async with socket(alice, chat) as ws:
+        await send(ws, type=kind, turn_id=theirs)
+        error = await ws.receive_json_from(timeout=5)
+        await send(ws, type=kind)
+        missing = await ws.receive_json_from(timeout=5)
+    assert error["code"] == "not_found" and error["turn_id"] == theirs
+    assert missing["code"] == "bad_frame"

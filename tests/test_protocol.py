@@ -31,3 +31,12 @@ def test_a_turn_larger_than_the_limit_goes_alone():
     turns = [turn(1, 10), turn(2, 50_000), turn(3, 10)]
     frames = [json.loads(f) for f in protocol.snapshot_frames({}, turns, limit=50_000)]
     assert [[t["id"] for t in f["turns"]] for f in frames] == [["t1"], ["t2"], ["t3"]]
+
+
+def test_other_kinds_of_turn_lists_are_cut_the_same_way():
+    turns = [turn(n, 30_000) for n in range(4)]
+    frames = [json.loads(f) for f in protocol.turn_frames("history", {"turn_id": "t9"}, turns,
+                                                          limit=130_000)]
+    assert [f["type"] for f in frames] == ["history", "history.part"]
+    assert frames[0]["turn_id"] == "t9" and "turn_id" not in frames[1]
+    assert [t for f in frames for t in f["turns"]] == turns

@@ -188,3 +188,14 @@ async def test_idle_sockets_stay_open_on_both_processes(team):
         frames = [await until_done(ws) for ws in (a, b, c)]
     for seen in frames:
         assert text_of(replay(seen, turn_id)[0]).strip() == "Echo: after a quiet spell"
+
+
+def test_the_branch_walks_run_on_postgresql():
+    """The recursive queries of the branch on screen, on the team deployment's database."""
+    with team_database() as database:
+        env = dict(os.environ, DATABASE_URL=database)
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests/test_branches.py", "tests/test_selectors.py",
+             "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -50,8 +50,26 @@ const actions = {
   edit(turn, text) {
     return sendMessage(text, turn.parent_id || null);
   },
+  /** Show another version of a message, keeping it where it is on the screen. */
   select(turnId) {
-    store.select(turnId);
+    const at = visiblePath().findIndex((t) => {  // the version shown now, beside the one asked for
+      const { prev, next } = store.siblings(t);
+      return prev === turnId || next === turnId;
+    });
+    const shown = at >= 0 && views.get(visiblePath()[at].id);
+    const hold = shown ? { index: at, top: shown.el.getBoundingClientRect().top } : null;
+    if (!socket || !socket.sendNow({ type: "select", turn_id: turnId })) {
+      if (!store.turns.has(turnId)) {
+        toast("Not connected; try again in a moment.");
+        return;
+      }
+    }
+    if (store.turns.has(turnId)) {
+      store.select(turnId);
+      anchor = hold;
+    } else {
+      anchorForBranch = hold;  // the branch comes from the server: hold the place till then
+    }
     schedule();
   },
   siblings: (turn) => store.siblings(turn),
@@ -59,12 +77,30 @@ const actions = {
 
 // --- frames from the server -------------------------------------------------------
 
-// A snapshot comes in frames (each under the server's message limit): `snapshot`, then
-// `snapshot.part`s, the last saying `complete`. It is shown once it is whole.
-let incoming = null;
+// A list of turns comes in frames (each under the server's message limit): `snapshot`
+// (or `branch`, `history`), then `….part`s, the last saying `complete`. It is used once it
+// is whole.
+const incoming = new Map();  // kind -> the frame being put together
+
+function collect(kind, f, done) {
+  const part = f.type.endsWith(".part");
+  const whole = part ? incoming.get(kind) : { ...f, turns: [...(f.turns || [])] };
+  if (!whole) return;  // the rest of a list this page did not see begin
+  if (part) whole.turns.push(...(f.turns || []));
+  incoming.set(kind, whole);
+  if (f.complete !== false) {
+    incoming.delete(kind);
+    done(whole);
+  }
+}
+
+let anchor = null;           // {index, top} or {id, top}: a turn to keep in place on screen
+let anchorForBranch = null;  // the anchor of a version switch waiting for its branch
+let earlierAsked = null;     // the id of the turn whose earlier turns were asked for
 
 function loadSnapshot({ conversation, turns }) {
   syncRequested = false;
+  earlierAsked = null;
   store.loadSnapshot(conversation, turns);
   for (const id of [...pending.keys()]) {
     if (store.findByClientId(id)) acknowledge(id);
@@ -73,16 +109,26 @@ function loadSnapshot({ conversation, turns }) {
   loaded = true;
 }
 
+function showBranch({ turns }) {
+  store.showBranch(turns);
+  anchor = anchorForBranch;
+  anchorForBranch = null;
+}
+
+function addEarlier({ turn_id: below, turns }) {
+  if (earlierAsked === below) earlierAsked = null;
+  const view = views.get(below);
+  if (view) anchor = { id: below, top: view.el.getBoundingClientRect().top };
+  store.addEarlier(turns);
+}
+
 const HANDLERS = {
-  snapshot(f) {
-    incoming = { conversation: f.conversation, turns: [...(f.turns || [])] };
-    if (f.complete !== false) loadSnapshot(incoming);
-  },
-  "snapshot.part"(f) {
-    if (!incoming) return;  // the rest of a snapshot this page did not see begin
-    incoming.turns.push(...(f.turns || []));
-    if (f.complete) loadSnapshot(incoming);
-  },
+  snapshot: (f) => collect("snapshot", f, loadSnapshot),
+  "snapshot.part": (f) => collect("snapshot", f, loadSnapshot),
+  branch: (f) => collect("branch", f, showBranch),
+  "branch.part": (f) => collect("branch", f, showBranch),
+  history: (f) => collect("history", f, addEarlier),
+  "history.part": (f) => collect("history", f, addEarlier),
   "turn.created"(f) {
     store.add(f.turn);
     acknowledge(f.turn.client_id);
@@ -90,8 +136,8 @@ const HANDLERS = {
     if (!store.conversation || !store.conversation.title) refreshSidebar().then(adoptSidebarTitle);
   },
   "turn.update"(f) {
-    const result = store.applyUpdate(f);
-    if (result === "gap" || result === "unknown") requestSync();
+    // An unknown turn belongs to a branch this page has not loaded: nothing to show.
+    if (store.applyUpdate(f) === "gap") requestSync();
   },
   "turn.sync"(f) {
     const known = store.turns.get(f.turn.id);
@@ -297,16 +343,49 @@ function render() {
     if (!alive.has(id)) views.delete(id);
   }
   for (const p of waiting) wanted.push(pendingView(p.text, online));
+  if (loaded && store.hasEarlier()) wanted.unshift(earlierButton);
   reconcile(ui.list, wanted);
   ui.empty.hidden = !loaded || wanted.length > 0;
   ui.list.setAttribute("aria-busy", loaded ? "false" : "true");
   updateComposer();
   announce(path[path.length - 1]);
-  if (atBottom) scrollToBottom();
+  if (anchor) keepInPlace(anchor, path, wanted);
+  else if (atBottom) scrollToBottom();
+  anchor = null;
   stickToBottom = false;
+  loadEarlierIfNear();
   ui.jump.hidden = isNearBottom();
   lastRenderMs = performance.now() - started;
   renders += 1;
+}
+
+/** Scroll so that the anchored turn is where it was before this render. */
+function keepInPlace(held, path, wanted) {
+  const offset = wanted[0] === earlierButton ? 1 : 0;
+  const view = held.id ? views.get(held.id) : null;
+  const el = view ? view.el : held.index >= 0 ? ui.list.children[held.index + offset] : null;
+  if (el) ui.scroller.scrollTop += el.getBoundingClientRect().top - held.top;
+}
+
+// Earlier turns of a long branch load as the person scrolls up to them (or clicks).
+const earlierButton = Object.assign(document.createElement("button"), {
+  type: "button", className: "earlier", textContent: "Show earlier messages",
+});
+
+function loadEarlier() {
+  const first = store.path()[0];
+  if (!first || !first.parent_id || earlierAsked === first.id || !socket) return;
+  if (socket.sendNow({ type: "history", turn_id: first.id })) earlierAsked = first.id;
+}
+
+/** Near the top (or on a page too short to scroll), fetch the page above. */
+function loadEarlierIfNear() {
+  if (loaded && ui.scroller.scrollTop < 400 && store.hasEarlier()) loadEarlier();
+}
+
+function initEarlier() {
+  earlierButton.addEventListener("click", loadEarlier);
+  ui.scroller.addEventListener("scroll", loadEarlierIfNear, { passive: true });
 }
 
 /** The path, cut where a pending edit branches off (the edit shows in place at once). */
@@ -427,6 +506,7 @@ function connect() {
 
 initComposer();
 initConnectionBanner();
+initEarlier();
 initSidebar();
 fadeServerToasts();
 initSettings(config);

@@ -133,10 +133,10 @@ export class TurnView {
     if (sib.count > 1) {
       children.push(h("nav", { class: "branches", "aria-label": "Versions of this message" },
         h("button", { type: "button", class: "icon-btn", "aria-label": "Previous version", disabled: !sib.prev,
-          onclick: () => this.actions.select(sib.prev.id) }, "‹"),
+          onclick: () => this.actions.select(sib.prev) }, "‹"),
         h("span", { class: "branch-pos" }, `${sib.index + 1}/${sib.count}`),
         h("button", { type: "button", class: "icon-btn", "aria-label": "Next version", disabled: !sib.next,
-          onclick: () => this.actions.select(sib.next.id) }, "›")));
+          onclick: () => this.actions.select(sib.next) }, "›")));
     }
     if (!this.editing && inputText(turn) !== null) {
       children.push(h("button", { type: "button", class: "icon-btn", "aria-label": "Edit", title: "Edit message",

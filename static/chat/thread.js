@@ -1,5 +1,5 @@
-// The conversation tree as the browser knows it: turns, per-turn sequence numbers,
-// the selected sibling at each branch point, and the visible path through the tree.
+// The conversation tree as far as the browser has loaded it: turns, per-turn sequence
+// numbers, the versions (siblings) of each message, and the branch on screen.
 
 const ROOT = "";  // key of the children of the root (turns whose parent_id is null)
 
@@ -9,48 +9,64 @@ export class ThreadStore {
   constructor() {
     this.conversation = null;
     this.turns = new Map();     // id -> turn (as sent by the server, mutated by ops)
-    this.selected = new Map();  // parent key -> id of the sibling the user looks at
+    this.kids = new Map();      // parent key -> ids of its children, oldest first
+    this.leaf = null;           // id of the last turn of the branch on screen
     this.dirty = new Map();     // id -> Set of changed step indexes, or "all"
-    this.order = 0;             // arrival order breaks ties between equal `created`
-    this.kids = null;           // parent key -> children oldest first; rebuilt after changes
   }
 
+  /**
+   * The server sends the branch on screen, newest turns only: each turn lists its
+   * `siblings`, and older turns (and other branches) come when asked for.
+   */
   loadSnapshot(conversation, turns) {
     this.conversation = conversation;
     this.turns.clear();
-    this.kids = null;
+    this.kids.clear();
+    this.showBranch(turns);
+  }
+
+  /** Turns of a branch, root side first, ending at its leaf: that branch is shown. */
+  showBranch(turns) {
     for (const turn of turns) this.put(turn);
-    // Keep the user's branch choices that still exist; the rest fall back to the newest.
-    for (const [key, id] of this.selected) {
-      if (!this.turns.has(id)) this.selected.delete(key);
-    }
+    if (turns.length) this.leaf = turns[turns.length - 1].id;
+    else if (!this.turns.size) this.leaf = null;
+  }
+
+  /** Turns just above the top of the branch on screen (scrolling up). */
+  addEarlier(turns) {
+    for (const turn of turns) this.put(turn);
   }
 
   /** Add or replace a whole turn (snapshot entry, turn.created, turn.sync). */
   put(turn) {
-    const old = this.turns.get(turn.id);
-    turn._order = old ? old._order : this.order++;
     turn.steps = Array.isArray(turn.steps) ? turn.steps : [];
     turn.seq = Number.isInteger(turn.seq) ? turn.seq : 0;
     this.turns.set(turn.id, turn);
-    this.kids = null;
+    const key = keyOf(turn.parent_id);
+    if (Array.isArray(turn.siblings)) {
+      this.kids.set(key, [...turn.siblings]);
+    } else {
+      const kids = this.kids.get(key) || [];
+      if (!kids.includes(turn.id)) this.kids.set(key, [...kids, turn.id]);
+    }
     this.markDirty(turn.id, "all");
     return turn;
   }
 
-  /** A turn that was just created: it becomes the visible sibling, as a new version should. */
+  /** A turn that was just created: it becomes the version shown, as the server shows it. */
   add(turn) {
     const known = this.turns.get(turn.id);
     // A re-announced turn (idempotent resend) must not roll back progress we already have.
     if (known && known.seq >= (turn.seq || 0)) return known;
     this.put(turn);
-    this.selected.set(keyOf(turn.parent_id), turn.id);
+    if (!turn.parent_id || this.turns.has(turn.parent_id)) this.leaf = turn.id;
     return turn;
   }
 
   /**
    * Apply a turn.update frame. Returns "applied", "stale" (already included),
-   * "gap" (frames are missing: ask for a sync) or "unknown" (turn not known yet).
+   * "gap" (frames are missing: ask for a sync) or "unknown" (a turn of a branch this
+   * page has not loaded).
    */
   applyUpdate(frame) {
     const turn = this.turns.get(frame.turn_id);
@@ -83,51 +99,46 @@ export class ThreadStore {
     return dirty;
   }
 
-  children(parentId) {
-    if (!this.kids) {
-      // One pass over all turns, reused by every lookup until the tree changes.
-      this.kids = new Map();
-      for (const turn of this.turns.values()) {
-        const key = keyOf(turn.parent_id);
-        if (!this.kids.has(key)) this.kids.set(key, []);
-        this.kids.get(key).push(turn);
-      }
-      for (const list of this.kids.values()) list.sort(byAge);
-    }
-    return this.kids.get(keyOf(parentId)) || [];
-  }
-
-  /** The sibling shown under `parentId`: the user's choice, else the newest. */
-  visibleChild(parentId) {
-    const kids = this.children(parentId);
-    if (!kids.length) return null;
-    const chosen = this.selected.get(keyOf(parentId));
-    return kids.find((t) => t.id === chosen) || kids[kids.length - 1];
-  }
-
-  /** Root-to-leaf path following the selected sibling at every level. */
+  /** The branch on screen, as far up as it is loaded: root side first. */
   path() {
     const path = [];
     const seen = new Set();
-    let turn = this.visibleChild(null);
+    let turn = this.turns.get(this.leaf);
     while (turn && !seen.has(turn.id)) {
       seen.add(turn.id);
       path.push(turn);
-      turn = this.visibleChild(turn.id);
+      turn = turn.parent_id ? this.turns.get(turn.parent_id) : null;
     }
-    return path;
+    return path.reverse();
   }
 
-  /** Position of a turn among its siblings, for the "‹ 1/2 ›" control. */
+  /** Whether turns above the loaded part of the branch exist (to fetch on scrolling up). */
+  hasEarlier() {
+    const path = this.path();
+    return Boolean(path.length && path[0].parent_id);
+  }
+
+  /** Position of a turn among its siblings, for the "‹ 1/2 ›" control (ids). */
   siblings(turn) {
-    const kids = this.children(turn.parent_id);
-    const index = kids.findIndex((t) => t.id === turn.id);
+    const kids = this.kids.get(keyOf(turn.parent_id)) || [turn.id];
+    const index = Math.max(0, kids.indexOf(turn.id));
     return { index, count: kids.length, prev: kids[index - 1] || null, next: kids[index + 1] || null };
   }
 
+  /**
+   * Show another version: at once as far as this page knows its branch (its newest turn
+   * at each level), the rest when the server's `branch` frame arrives.
+   */
   select(turnId) {
-    const turn = this.turns.get(turnId);
-    if (turn) this.selected.set(keyOf(turn.parent_id), turn.id);
+    let turn = this.turns.get(turnId);
+    if (!turn) return;
+    for (;;) {
+      const kids = this.kids.get(turn.id);
+      const newest = kids && this.turns.get(kids[kids.length - 1]);
+      if (!newest) break;
+      turn = newest;
+    }
+    this.leaf = turn.id;
   }
 
   findByClientId(clientId) {
@@ -173,7 +184,3 @@ function keyOf(parentId) {
   return parentId || ROOT;
 }
 
-function byAge(a, b) {
-  if (a.created !== b.created) return (a.created || "") < (b.created || "") ? -1 : 1;
-  return a._order - b._order;
-}
