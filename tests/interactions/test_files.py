@@ -9,7 +9,7 @@ from conversations.interactions import (
     NotFoundError,
     RetryPolicy,
 )
-from conversations.interactions.files import CHUNK_SIZE, file_id
+from conversations.interactions.files import file_id
 
 
 @pytest.fixture
@@ -19,8 +19,12 @@ async def client(fake_upstream):
         yield c
 
 
-def test_the_default_chunk_is_8_mib():
-    assert CHUNK_SIZE == 8 * 1024 * 1024
+async def test_by_default_a_file_goes_in_chunks_of_8_mib(client, fake_upstream):
+    mib = 1024 * 1024
+    file = await client.upload_file(b"x" * (8 * mib + 1), mime_type="video/mp4")
+    assert file["sizeBytes"] == str(8 * mib + 1)
+    _, *chunks = fake_upstream.requests
+    assert [len(c.body) for c in chunks] == [8 * mib, 1]
 
 
 async def test_it_uploads_in_chunks(client, fake_upstream):
