@@ -243,13 +243,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.group, protocol.envelope(frame))
 
     async def get_turn(self, turn_id) -> dict:
-        if not isinstance(turn_id, str):
-            raise FrameError("bad_frame", "turn_id is missing.")
-        turn = await database_sync_to_async(_turn_dict)(self.conversation, turn_id)
-        if turn is None:
-            raise FrameError("not_found", "That message is not in this conversation.",
-                             turn_id=turn_id)
-        return turn
+        return await database_sync_to_async(_turn_dict)(self.conversation, self.valid_id(turn_id))
 
     async def send_snapshot(self) -> None:
         conversation, turns = await database_sync_to_async(_snapshot)(self.conversation.pk)
@@ -338,12 +332,8 @@ def _signed_in(session_key: str | None, user_pk) -> bool:
     return get_user(request).pk == user_pk
 
 
-def _turn_dict(conversation, turn_id: str) -> dict | None:
-    try:
-        turn = Turn.objects.get(pk=_uuid_or_missing(turn_id), conversation=conversation)
-    except Turn.DoesNotExist:
-        return None
-    return selectors.turn_to_dict(turn)
+def _turn_dict(conversation, turn_id: str) -> dict:
+    return selectors.turn_to_dict(_own_turn(conversation, turn_id))
 
 
 def _snapshot(conversation_id) -> tuple[dict, list[dict]]:
