@@ -22,6 +22,10 @@ class Conversation(models.Model):
     system_instruction = models.TextField(blank=True)
     generation_settings = models.JSONField(default=default_generation_settings, blank=True)
     stateful = models.BooleanField(default=True)
+    # Tools switched on for this conversation, by name (catalogue.TOOLS), e.g. ["google_search"].
+    tools = models.JSONField(default=list, blank=True)
+    # A JSON Schema the reply must follow (structured output); null: free text.
+    response_schema = models.JSONField(null=True, blank=True)
     # The end of the branch on screen: a new turn, or the version the person switched to.
     # Every tab and a reload open this branch first (null: the newest turn).
     branch_leaf = models.ForeignKey("Turn", null=True, blank=True, on_delete=models.SET_NULL,
@@ -88,3 +92,50 @@ class Turn(models.Model):
 
 # A turn in one of these is still being written (or waits to be).
 RUNNING_STATUSES = (Turn.Status.QUEUED, Turn.Status.IN_PROGRESS)
+
+
+def attachment_path(attachment: "Attachment", filename: str) -> str:
+    # One file per owner and content: the same bytes uploaded twice share it.
+    return f"attachments/{attachment.owner_id}/{attachment.sha256[:2]}/{attachment.sha256}"
+
+
+class Attachment(models.Model):
+    """A file a person uploaded or a model generated, stored once per owner by SHA-256.
+
+    A turn refers to it from its input (or a step's content block) as
+    `{"type": <kind>, "attachment_id": <id>, "mime_type": ..., "name": ..., "size": ...}`;
+    payloads resolve that to inline `data` or a Files API `uri` when a request is sent.
+    """
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload"
+        GENERATED = "generated"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=attachment_path, max_length=255)
+    # Taken from the content (magic bytes), never from the browser's claim or the name.
+    mime_type = models.CharField(max_length=100)
+    # image, audio, video, document or text: the content block type it is sent as.
+    kind = models.CharField(max_length=20)
+    name = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField()
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.UPLOAD)
+    # The Files API copy (Gemini keeps uploads for 48 h): its name (`files/abc`), uri and
+    # expiry. An expired or missing copy is uploaded again before a turn is sent.
+    remote_name = models.CharField(max_length=255, blank=True)
+    remote_uri = models.CharField(max_length=500, blank=True)
+    remote_expires = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "sha256"], name="attachment_unique_sha256")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"Attachment {self.id}"

@@ -40,6 +40,11 @@ def turn_created(turn) -> dict:
     return {"type": "turn.created", "turn": selectors.turn_to_dict(turn)}
 
 
+def turn_update(turn_id: str, seq: int, ops: list, fields: dict) -> str:
+    """A running turn's numbered change: step ops, and the live fields that changed."""
+    return dumps({"type": "turn.update", "turn_id": turn_id, "seq": seq, "ops": ops, **fields})
+
+
 def snapshot_frames(conversation: dict, turns: list[dict],
                     limit: int = SNAPSHOT_FRAME_BYTES) -> Iterator[str]:
     """What a socket gets on connect: the conversation and the newest turns of the branch

@@ -1,4 +1,5 @@
-"""One turn's live state: backend events in, numbered `turn.update` frames and the turn out.
+"""One turn's live state: backend events in, numbered `turn.update` frames (built by
+protocol.turn_update) and the turn out.
 
 Pure: no I/O, no clock, no asyncio. The runner (runner.py) feeds it events, decides when a
 frame goes out (the coalescing window is time, so it is the runner's) and where it goes.
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from .interactions import Assembler
 from .interactions.events import Event
 from .models import RUNNING_STATUSES, Turn
-from .protocol import dumps
+from .protocol import turn_update
 
 
 class TurnState:
@@ -79,9 +80,7 @@ class TurnState:
         content = any(op[0] == "text" or op[1] in shown for op in ops)
         shown.update(op[1] for op in ops)
         self.seq += 1
-        frame = {"type": "turn.update", "turn_id": self.turn_id, "seq": self.seq, "ops": ops}
-        frame.update(fields)
-        return dumps(frame), content
+        return turn_update(self.turn_id, self.seq, ops, fields), content
 
     def last_frame(self) -> str | None:
         """The frame that ends the turn, with its outcome (None: nothing new to say)."""
