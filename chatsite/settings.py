@@ -198,6 +198,8 @@ MAX_RUNNING_TURNS_PER_USER = envint("MAX_RUNNING_TURNS_PER_USER", "3")
 MAX_SOCKETS_PER_USER = envint("MAX_SOCKETS_PER_USER", "30")
 SOCKET_FRAMES_PER_SECOND = envint("SOCKET_FRAMES_PER_SECOND", "5")
 SOCKET_FRAME_BURST = envint("SOCKET_FRAME_BURST", "20")
+# Bytes that may wait for a client that has stopped reading before its socket is dropped.
+SOCKET_SEND_BUFFER_BYTES = envint("SOCKET_SEND_BUFFER_BYTES", str(16 * 1024 * 1024))
 # Turns of a branch sent at a time: on opening (the newest ones) and per "earlier" request.
 TURNS_PAGE = envint("TURNS_PAGE", "30")
 

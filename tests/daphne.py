@@ -30,6 +30,22 @@ print(session.session_key)
 """
 
 
+def long_conversation(turns: int, text: str) -> str:
+    """Setup code after SIGNED_IN_ALICE: alice's conversation of `turns` completed turns of
+    `text` each, one branch; prints the conversation's id and its last turn's."""
+    return f"""
+from conversations.models import Turn
+chat = services.conversation_create(owner=user, model="local")
+parent = None
+for n in range({turns}):
+    parent = Turn.objects.create(
+        conversation=chat, client_id=f"c{{n}}", parent=parent, status="completed",
+        input=[{{"type": "text", "text": {text!r}}}],
+        steps=[{{"type": "model_output", "content": [{{"type": "text", "text": "ok"}}]}}])
+print(chat.pk, parent.pk)
+"""
+
+
 @dataclass
 class Server:
     process: subprocess.Popen

@@ -6,22 +6,12 @@ import json
 from playwright.sync_api import expect
 from websockets.sync.client import connect
 
-from tests.daphne import SIGNED_IN_ALICE, daphne
+from tests.daphne import SIGNED_IN_ALICE, daphne, long_conversation
 
 TURNS = 12
 MESSAGE = "Quite a long message. " * 4500  # 99,000 characters, the most a message may have
 
-SETUP = SIGNED_IN_ALICE + f"""
-from conversations.models import Turn
-chat = services.conversation_create(owner=user, model="local")
-parent = None
-for n in range({TURNS}):
-    parent = Turn.objects.create(
-        conversation=chat, client_id=f"c{{n}}", parent=parent, status="completed",
-        input=[{{"type": "text", "text": {MESSAGE!r}}}],
-        steps=[{{"type": "model_output", "content": [{{"type": "text", "text": "ok"}}]}}])
-print(chat.pk)
-"""
+SETUP = SIGNED_IN_ALICE + long_conversation(TURNS, MESSAGE)
 
 
 def open_and_read(server, session: str, chat: str) -> list[str]:
@@ -38,7 +28,7 @@ def open_and_read(server, session: str, chat: str) -> list[str]:
 
 def test_a_conversation_of_long_messages_opens(tmp_path, browser):
     with daphne(tmp_path, SETUP) as server:
-        session, chat = server.printed[-2:]
+        session, chat, _ = server.printed[-3:]
 
         frames = open_and_read(server, session, chat)
 
