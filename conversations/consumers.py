@@ -312,15 +312,13 @@ def _create_turn(*, conversation, client_id: str, parent_id: str | None, content
     conversation.refresh_from_db()  # settings may have changed since the socket connected
     before = conversation.title
     parent = None
-    if parent_id is not None:
-        parent = Turn.objects.get(pk=_uuid_or_missing(parent_id), conversation=conversation)
+    if parent_id is not None:  # what turn_create needs of it, not its (maybe large) steps
+        parent = Turn.objects.only("conversation_id", "status", "interaction_id").get(
+            pk=_uuid_or_missing(parent_id), conversation=conversation)
     turn, created = services.turn_create(conversation=conversation, client_id=client_id,
                                          input=content, parent=parent)
-    if not created or before:  # only an untitled conversation's first turn names it
-        return turn, created, False, before
-    # turn_create names an untitled conversation after its first message.
-    title = Conversation.objects.values_list("title", flat=True).get(pk=conversation.pk)
-    return turn, True, title != before, title
+    # turn_create names an untitled conversation after its first message, on this object.
+    return turn, created, conversation.title != before, conversation.title
 
 
 def _signed_in(session_key: str | None, user_pk) -> bool:
