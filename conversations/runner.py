@@ -97,6 +97,9 @@ class TurnRun:
         self._last_checkpoint = 0.0
         self._checkpointed_seq = 0
         self.previous_interaction_id = turn.previous_interaction_id  # what was really sent
+        # While the outcome is being written: the turn as sockets that connect meanwhile
+        # must see it (not yet ended; the last frame, which reaches them too, ends it).
+        self._before_outcome: dict | None = None
         self._background: set[asyncio.Task] = set()
 
     # -- the run ----------------------------------------------------------------------
@@ -182,6 +185,8 @@ class TurnRun:
         assembler = state.assembler
         try:
             # The database first: a client told the turn is over may chain onto it at once.
+            self.flush()  # pending changes go out as an ordinary frame, the outcome after
+            self._before_outcome = state.state()
             text = state.last_frame()
             await checkpoints.writer().settle(self.turn_id)
             await database_sync_to_async(services.turn_finish)(
@@ -192,6 +197,7 @@ class TurnRun:
             if text is not None:
                 self._outbox.append(text)
             await self._drain()
+            self._before_outcome = None
         finally:
             RUNS.pop(self.turn_id, None)
             if not any(r.conversation_id == self.conversation_id for r in RUNS.values()):
@@ -246,6 +252,8 @@ class TurnRun:
         What is pending is numbered (and sent) first, so the state and its seq agree and
         the socket misses nothing that follows.
         """
+        if self._before_outcome is not None:
+            return self._before_outcome
         self.flush()
         self._spawn(self._drain())
         return self.state.state()

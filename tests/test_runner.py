@@ -1,6 +1,7 @@
 """The runner against a channel layer with latency, as Redis has (the in-memory layer has none)."""
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -156,3 +157,37 @@ async def test_the_first_message_names_the_conversation_and_every_socket_hears_i
             else:
                 assert named == []
     assert (await type(chat).objects.aget(pk=chat.pk)).title == "What is a turn?"
+
+
+async def test_while_the_outcome_is_written_the_live_state_is_not_told_it(alice, gemini,
+                                                                          monkeypatch):
+    """Until the database has the outcome, the live state (what a new socket, or another
+    process asking through the hub, gets) shows the turn still running; the last frame ends
+    it. Here a new socket's own queries wait behind the write (one database thread); another
+    process's do not."""
+    from conversations import runner
+
+    finish = services.turn_finish
+    writing = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_finish(**fields):
+        loop.call_soon_threadsafe(writing.set)
+        time.sleep(0.3)
+        finish(**fields)
+
+    monkeypatch.setattr(runner.services, "turn_finish", slow_finish)
+    chat = await asyncio.to_thread(services.conversation_create, owner=alice,
+                                   model="gemini-3.5-flash")
+    async with socket(alice, chat) as ws:
+        await send(ws, type="send", client_id=str(uuid.uuid4()), text="go", parent_id=None)
+        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+        await asyncio.wait_for(writing.wait(), 10)
+        (live,) = runner.live_turns(chat.pk)
+        frames = await frames_until_done(ws)
+
+    assert live["status"] == "in_progress" and live["error"] is None
+    steps, _ = replay(frames, turn_id)
+    assert live["steps"] == steps and frames[-1]["seq"] == live["seq"] + 1
+    assert frames[-1]["status"] == "completed"
+    assert (await Turn.objects.aget(pk=turn_id)).status == "completed"
