@@ -113,6 +113,9 @@ class TurnRun:
             if not self._stopped:
                 raise
             self.state.cancel()
+        except Conversation.DoesNotExist:  # deleted (another tab) before the run started
+            logger.info("turn %s: its conversation is gone; nothing to run", self.turn_id)
+            self.state.cancel()
         except BackendUnavailable as exc:
             self.state.fail("unavailable", str(exc), retryable=False)
         except InteractionsError as exc:

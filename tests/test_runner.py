@@ -191,3 +191,19 @@ async def test_while_the_outcome_is_written_the_live_state_is_not_told_it(alice,
     assert live["steps"] == steps and frames[-1]["seq"] == live["seq"] + 1
     assert frames[-1]["status"] == "completed"
     assert (await Turn.objects.aget(pk=turn_id)).status == "completed"
+
+
+async def test_a_turn_whose_conversation_is_deleted_before_it_starts_ends_quietly(
+        alice, gemini, caplog):
+    from conversations import runner
+
+    chat = await asyncio.to_thread(services.conversation_create, owner=alice,
+                                   model="gemini-3.5-flash")
+    turn, _ = await asyncio.to_thread(services.turn_create, conversation=chat, client_id="c",
+                                      parent=None, input=[{"type": "text", "text": "hi"}])
+    await chat.adelete()
+    await runner.start(turn).task
+
+    assert not gemini.find_requests("POST", r"/interactions$")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert str(turn.pk) not in runner.RUNS
