@@ -1,9 +1,16 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.urls import include, path
+
+# Password reset mails a link: without email configured its pages would fail (or, worse,
+# try an SMTP server on localhost), so they exist only with EMAIL_HOST set.
+account_urls = [url for url in auth_urls.urlpatterns
+                if settings.PASSWORD_RESET_ENABLED or not url.name.startswith("password_reset")]
 
 # conversations.urls also routes accounts/signup/ (404 unless ALLOW_SIGNUP is on).
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_urls)),
     path("", include("conversations.urls")),
 ]

@@ -225,4 +225,6 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 def site(request: HttpRequest) -> dict[str, Any]:
     """Template context processor: site-wide switches the templates need."""
-    return {"allow_signup": settings.ALLOW_SIGNUP}
+    return {"allow_signup": settings.ALLOW_SIGNUP,
+            "password_reset": settings.PASSWORD_RESET_ENABLED,
+            "lockout_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)}

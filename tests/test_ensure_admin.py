@@ -2,6 +2,13 @@ from io import StringIO
 
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
+
+
+def sign_in(username: str, password: str):
+    """As the login page does (django-axes needs the request)."""
+    return authenticate(RequestFactory().post("/accounts/login/"), username=username,
+                        password=password)
 
 
 def run(*args: str) -> str:
@@ -14,7 +21,7 @@ def test_it_creates_a_superuser_and_prints_its_password(db, settings, django_use
     settings.ADMIN_USERNAME, settings.ADMIN_PASSWORD = "admin", ""
     output = run()
     password = output.split("password: ")[1].split()[0]
-    user = authenticate(username="admin", password=password)
+    user = sign_in("admin", password)
     assert user is not None and user.is_superuser and user.is_staff
 
 
@@ -22,7 +29,7 @@ def test_it_uses_the_configured_credentials(db, settings):
     settings.ADMIN_USERNAME, settings.ADMIN_PASSWORD = "boss", "s3cret-Passphrase"
     output = run()
     assert "s3cret" not in output
-    assert authenticate(username="boss", password="s3cret-Passphrase").is_superuser
+    assert sign_in("boss", "s3cret-Passphrase").is_superuser
 
 
 def test_it_is_idempotent(db, settings, django_user_model):
