@@ -168,6 +168,34 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Single sign-on (OpenID Connect), on when OIDC_CLIENT_ID is set; .env.example explains each.
+OIDC_ENABLED = bool(os.getenv("OIDC_CLIENT_ID"))
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("chatsite.oidc.Backend")
+    OIDC_RP_CLIENT_ID = os.getenv("OIDC_CLIENT_ID", "")
+    OIDC_RP_CLIENT_SECRET = os.getenv("OIDC_CLIENT_SECRET", "")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = os.getenv("OIDC_AUTHORIZATION_URL", "")
+    OIDC_OP_TOKEN_ENDPOINT = os.getenv("OIDC_TOKEN_URL", "")
+    OIDC_OP_USER_ENDPOINT = os.getenv("OIDC_USERINFO_URL", "")
+    OIDC_OP_JWKS_ENDPOINT = os.getenv("OIDC_JWKS_URL", "")
+    missing = [name for name, value in (
+        ("OIDC_AUTHORIZATION_URL", OIDC_OP_AUTHORIZATION_ENDPOINT),
+        ("OIDC_TOKEN_URL", OIDC_OP_TOKEN_ENDPOINT), ("OIDC_USERINFO_URL", OIDC_OP_USER_ENDPOINT),
+        ("OIDC_JWKS_URL", OIDC_OP_JWKS_ENDPOINT)) if not value]
+    if missing:
+        raise ImproperlyConfigured(f"OIDC_CLIENT_ID is set, so single sign-on needs "
+                                   f"{', '.join(missing)} too (see .env.example).")
+OIDC_PROVIDER_NAME = os.getenv("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_RP_SIGN_ALGO = os.getenv("OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.getenv("OIDC_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+OIDC_CREATE_USER = envbool("OIDC_CREATE_USERS", "True")
+OIDC_ALLOWED_DOMAINS = [d.lower() for d in envlist("OIDC_ALLOWED_DOMAINS", "")]
+OIDC_REQUIRE_VERIFIED_EMAIL = envbool("OIDC_REQUIRE_VERIFIED_EMAIL", "True")
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+
 AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")
 AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", "15"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

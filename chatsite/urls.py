@@ -14,3 +14,5 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     path("", include("conversations.urls")),
 ]
+if settings.OIDC_ENABLED:
+    urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

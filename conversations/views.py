@@ -227,4 +227,6 @@ def site(request: HttpRequest) -> dict[str, Any]:
     """Template context processor: site-wide switches the templates need."""
     return {"allow_signup": settings.ALLOW_SIGNUP,
             "password_reset": settings.PASSWORD_RESET_ENABLED,
+            "sso": settings.OIDC_PROVIDER_NAME if settings.OIDC_ENABLED else "",
+            "allowed_domains": settings.OIDC_ALLOWED_DOMAINS,
             "lockout_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)}

@@ -111,3 +111,10 @@ def test_it_reads_the_env_file_without_overriding_the_environment(tmp_path):
     shown = show(tmp_path, ENV_FILE=str(env_file), ALLOWED_HOSTS="other.example")
     assert shown["SECRET_KEY"] == "from-file"
     assert shown["ALLOWED_HOSTS"] == ["other.example"]
+
+
+def test_single_sign_on_half_configured_says_what_is_missing(tmp_path):
+    result = run(tmp_path, DEBUG="1", OIDC_CLIENT_ID="chatsite",
+                 OIDC_AUTHORIZATION_URL="https://id.example/authorize")
+    assert result.returncode != 0
+    assert "OIDC_TOKEN_URL, OIDC_USERINFO_URL, OIDC_JWKS_URL" in result.stderr
