@@ -30,11 +30,17 @@ class Conversation(models.Model):
     # Every tab and a reload open this branch first (null: the newest turn).
     branch_leaf = models.ForeignKey("Turn", null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
+    # A read-only link for signed-in teammates (/shared/<token>/); empty: not shared.
+    share_token = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated"]
+        constraints = [
+            models.UniqueConstraint(fields=["share_token"], condition=~models.Q(share_token=""),
+                                    name="conversation_unique_share_token")
+        ]
         indexes = [models.Index(fields=["owner", "-updated"], name="conversation_owner_updated")]
         permissions = [("review_conversation", "Can review any user's conversations")]
 
@@ -63,7 +69,11 @@ class Turn(models.Model):
     interaction_id = models.CharField(max_length=255, blank=True)
     previous_interaction_id = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    # The model asked (the conversation's when the turn was sent): usage is counted per model.
+    model = models.CharField(max_length=100, blank=True)
     steps = models.JSONField(default=list, blank=True)
+    # The message's and the reply's text, for search (written with the input, then the reply).
+    text = models.TextField(blank=True)
     usage = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
     last_event_id = models.CharField(max_length=255, blank=True)
@@ -139,3 +149,49 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"Attachment {self.id}"
+
+
+class ReviewLog(models.Model):
+    """A reviewer opened a conversation: who, which, when, from where. Superusers read it;
+    nobody edits or deletes it through the app, and it outlives the conversation."""
+
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    reviewer_name = models.CharField(max_length=150)
+    conversation_id = models.UUIDField()
+    conversation_title = models.CharField(max_length=200, blank=True)
+    owner_name = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer_name} reviewed {self.conversation_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AccessPolicy(models.Model):
+    """What its users and its groups' members may use. A user's own policies apply if there
+    are any, else those of the user's groups; of several, the most generous wins. With none,
+    the site's defaults (settings) apply. Empty lists mean: every model / tool."""
+
+    name = models.CharField(max_length=100, unique=True)
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="access_policies")
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True,
+                                   related_name="access_policies")
+    daily_tokens = models.PositiveBigIntegerField(null=True, blank=True,
+                                                  help_text="Empty: no limit.")
+    messages_per_hour = models.PositiveIntegerField(null=True, blank=True,
+                                                    help_text="Empty: no limit.")
+    allowed_models = models.JSONField(default=list, blank=True,
+                                      help_text="Model ids; empty: all.")
+    allowed_tools = models.JSONField(default=list, blank=True,
+                                     help_text="Tool names; empty: all.")
+
+    class Meta:
+        verbose_name_plural = "access policies"
+
+    def __str__(self) -> str:
+        return self.name

@@ -6,10 +6,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from conversations.catalogue import available_models, model_info
+from conversations.interactions import output_text
 from conversations.models import GENERATION_SETTINGS, RUNNING_STATUSES, Conversation, Turn
 from conversations.selectors import input_text
 
@@ -147,7 +149,7 @@ def turn_create(
         with transaction.atomic():  # a savepoint: a resend on another socket may win the race
             turn = Turn.objects.create(
                 conversation=conversation, client_id=client_id, parent=parent, input=input,
-                status=Turn.Status.QUEUED,
+                status=Turn.Status.QUEUED, model=conversation.model, text=input_text(input),
                 previous_interaction_id=parent.interaction_id if parent is not None else "")
     except IntegrityError:
         return Turn.objects.get(conversation=conversation, client_id=client_id), False
@@ -230,10 +232,12 @@ def turn_finish(
     last_event_id: str = "",
     interaction_id: str = "",
 ) -> None:
-    """Store a turn's final state in one UPDATE."""
+    """Store a turn's final state in one UPDATE (and its reply's text, for search)."""
+    reply = output_text(steps)
     Turn.objects.filter(pk=turn_id).update(
         status=_known_status(status, Turn.Status.INCOMPLETE),
         steps=steps,
+        text=Concat(F("text"), Value(f"\n{reply}")) if reply else F("text"),
         seq=seq,
         usage=usage,
         error=error,

@@ -254,3 +254,14 @@ def test_it_interrupts_turns_a_stopped_server_left_running(conversation):
     assert running.status == "failed" and running.error["retryable"] is True
     assert running.steps == [{"type": "thought"}]
     assert done.status == "completed"
+
+
+def test_a_turn_keeps_its_model_and_the_text_to_search(conversation):
+    turn, _ = services.turn_create(conversation=conversation, client_id="t", parent=None,
+                                   input=[{"type": "text", "text": "Where do otters sleep?"}])
+    services.turn_finish(turn_id=turn.pk, status="completed", seq=3, steps=[
+        {"type": "model_output", "content": [{"type": "text", "text": "In holts."}]}])
+    turn.refresh_from_db()
+
+    assert turn.model == conversation.model
+    assert turn.text == "Where do otters sleep?\nIn holts."
