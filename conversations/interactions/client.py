@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -99,7 +99,7 @@ class InteractionsClient:
         url: str,
         *,
         body: Any = None,
-        content: bytes | None = None,
+        content: bytes | AsyncIterable[memoryview] | None = None,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         accept: str = JSON,

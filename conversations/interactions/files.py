@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, BinaryIO, Protocol
 
 import httpx
@@ -31,7 +31,8 @@ class Transport(Protocol):
     def url(self, path: str, *, upload: bool = False) -> str: ...
 
     async def request(self, method: str, url: str, *, body: Any = None,
-                      content: bytes | None = None, headers: dict[str, str] | None = None,
+                      content: bytes | AsyncIterable[memoryview] | None = None,
+                      headers: dict[str, str] | None = None,
                       auth: bool = True) -> httpx.Response: ...
 
     async def request_json(self, method: str, path: str) -> dict[str, Any]: ...
@@ -48,15 +49,16 @@ Progress = Callable[[int, int], None]
 
 
 class _Chunks:
-    """The bytes to upload, read one chunk at a time: from memory, or from a file on disk
-    (read in a worker thread, so the event loop never waits for the disk)."""
+    """The bytes to upload, a chunk at a time: views of bytes in memory, or of one of two
+    buffers a file on disk is read into (in a worker thread, so the event loop never waits
+    for the disk), used in turn: one is sent while the next chunk is read into the other."""
 
-    def __init__(self, source: Source) -> None:
-        self._data: bytes | None = None
+    def __init__(self, source: Source, chunk_size: int) -> None:
+        self._data: memoryview | None = None
         self._file: BinaryIO | None = None
         self._close = False
         if isinstance(source, bytes | bytearray | memoryview):
-            self._data = bytes(source)
+            self._data = memoryview(source).cast("B")
             self.size = len(self._data)
             return
         if isinstance(source, str | os.PathLike):
@@ -66,15 +68,41 @@ class _Chunks:
         start = self._file.tell()
         self.size = self._file.seek(0, os.SEEK_END) - start
         self._file.seek(start)
+        count = min(2, -(-self.size // chunk_size)) if self.size else 0
+        self._buffers = [bytearray(chunk_size) for _ in range(count)]
+        self._reads = 0
 
-    async def read(self, offset: int, size: int) -> bytes:
+    async def read(self, offset: int, size: int) -> memoryview:
+        size = min(size, self.size - offset)
         if self._data is not None:
             return self._data[offset:offset + size]
-        return await asyncio.to_thread(self._file.read, size)  # type: ignore[union-attr]
+        if size <= 0:
+            return memoryview(b"")
+        buffer = memoryview(self._buffers[self._reads % len(self._buffers)])[:size]
+        self._reads += 1
+        got = await asyncio.to_thread(self._file.readinto, buffer)  # type: ignore[union-attr]
+        if got != size:
+            raise FileError(f"The file changed while it was uploaded (read {got or 0} bytes "
+                            f"at {offset}, expected {size}).")
+        return buffer
 
     def close(self) -> None:
         if self._close and self._file is not None:
             self._file.close()
+
+
+class _Body:
+    """A chunk as a request body, in pieces: httpx keeps a request (and its body) alive
+    until a garbage collection, so a body that held its own bytes would pile up chunks."""
+
+    PIECE = 1024 * 1024
+
+    def __init__(self, chunk: memoryview) -> None:
+        self.chunk = chunk
+
+    async def __aiter__(self) -> AsyncIterator[memoryview]:  # anew for each (re)try
+        for start in range(0, len(self.chunk), self.PIECE):
+            yield self.chunk[start:start + self.PIECE]
 
 
 async def upload_file(
@@ -90,10 +118,10 @@ async def upload_file(
     """Upload `source` (bytes, a path, or a binary file open at its start) and return the
     File resource (camelCase, as the API sends it).
 
-    A file is read one chunk at a time: at most two chunks are in memory, whatever its size
-    (the next one is read from disk while the current one is sent).
+    A file is read one chunk at a time into two buffers used in turn (the next chunk is read
+    from disk while the current one is sent): two chunks of memory, whatever its size.
     """
-    chunks = _Chunks(source)
+    chunks = _Chunks(source, chunk_size)
     try:
         return await _upload(client, chunks, mime_type, display_name, chunk_size, wait, progress)
     finally:
@@ -120,7 +148,6 @@ async def _upload(client: Transport, chunks: _Chunks, mime_type: str, display_na
             status, body = await _send_chunk(client, session_url, chunk, offset, command,
                                              upload_headers)
             offset += len(chunk)
-            del chunk
             if progress is not None:
                 progress(offset, size)
             if last:
@@ -162,16 +189,17 @@ async def _start_session(
 async def _send_chunk(
     client: Transport,
     url: str,
-    chunk: bytes,
+    chunk: memoryview,
     offset: int,
     command: str,
     upload_headers: dict[str, str],
 ) -> tuple[str | None, Any]:
     """POST one chunk to the session URL (verbatim, without the API key: the URL authorizes)."""
     headers = {**upload_headers, "X-Goog-Upload-Command": command,
-               "X-Goog-Upload-Offset": str(offset)}
+               "X-Goog-Upload-Offset": str(offset), "Content-Length": str(len(chunk))}
     for attempt in range(CHUNK_ATTEMPTS):
-        response = await client.request("POST", url, content=chunk, headers=headers, auth=False)
+        response = await client.request("POST", url, content=_Body(chunk), headers=headers,
+                                        auth=False)
         status = response.headers.get("x-goog-upload-status")
         if status:
             return status, (response.json() if response.content else {})

@@ -115,6 +115,10 @@ class CountingFile(io.FileIO):
         self.reads.append(size)
         return super().read(size)
 
+    def readinto(self, buffer):
+        self.reads.append(len(buffer))
+        return super().readinto(buffer)
+
 
 async def test_it_uploads_a_file_from_disk_one_chunk_at_a_time(client, fake_upstream, tmp_path):
     data = bytes(range(256)) * 10  # 2560 bytes -> 1000 + 1000 + 560
