@@ -9,7 +9,8 @@ so its memory is measured from a clean start:
   (b) ours  — `InteractionsClient.upload_file` with the file open as the app opens an
               attachment (media.py): 8 MiB chunks read one at a time in a worker thread, the
               next read while the current one is sent, progress after each chunk.
-Reports, per variant, the median over the runs of the throughput (MiB/s) and of the peak
+Reports, per variant, the median over the runs of the throughput (MiB/s), of the child's
+CPU time (the machine is shared: wall time is noisy, CPU time less so) and of the peak
 resident memory above the child's idle level (VmHWM, reset through /proc/self/clear_refs,
 minus VmRSS just before the upload); targets: ours < 64 MiB above idle, ≥ 0.8x plain.
 
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from bench_stream import start_fake as start_fake_upstream  # noqa: E402
 
 from conversations.interactions import InteractionsClient  # noqa: E402
 
@@ -42,14 +44,8 @@ MIME = "video/mp4"
 
 
 def start_fake() -> tuple[subprocess.Popen[str], str]:
-    """`python -m devtools.fake_upstream` on a free port, keeping no upload bytes."""
-    proc = subprocess.Popen([sys.executable, "-m", "devtools.fake_upstream", "--port", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    if "listening on" not in line:
-        proc.kill()
-        raise RuntimeError(f"the fake upstream did not start: {line!r}")
-    base = line.rsplit(" ", 1)[-1].strip()
+    """The fake upstream in its own process, keeping no upload bytes."""
+    proc, base = start_fake_upstream()
     httpx.post(f"{base}/_control/config", json={"keep_upload_bytes": False}).raise_for_status()
     return proc, base
 
@@ -103,12 +99,13 @@ async def upload_ours(base: str, path: Path) -> dict:
 def child(variant: str, base: str, path: Path) -> None:
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS from here on
     idle = status_kib("VmRSS")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     file = (upload_plain(base, path) if variant == "plain"
             else asyncio.run(upload_ours(base, path)))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert int(file["sizeBytes"]) == path.stat().st_size, file
-    print(json.dumps({"seconds": seconds, "idle_kib": idle, "peak_kib": status_kib("VmHWM")}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "idle_kib": idle,
+                      "peak_kib": status_kib("VmHWM")}))
 
 
 def measure(variant: str, base: str, path: Path) -> dict:
@@ -155,12 +152,13 @@ def report(runs: dict[str, list[dict]], size: int, args: argparse.Namespace) -> 
     rate = {v: statistics.median(size / MIB / r["seconds"] for r in rs) for v, rs in runs.items()}
     peak = {v: statistics.median((r["peak_kib"] - r["idle_kib"]) / 1024 for r in rs)
             for v, rs in runs.items()}
+    cpu = {v: statistics.median(r["cpu"] for r in rs) for v, rs in runs.items()}
     kind = "random" if args.random else "sparse"
     print(f"upload of {size / MIB:.0f} MiB ({kind}) to the fake Files API, medians of "
           f"{args.reps} runs:")
     for variant in ("plain", "ours"):
         print(f"  {variant:5}  {rate[variant]:7.0f} MiB/s   peak {peak[variant]:6.1f} MiB "
-              "above idle")
+              f"above idle   CPU {cpu[variant]:5.2f} s (the uploading process)")
     ratio = rate["ours"] / rate["plain"]
     print(f"  ours/plain throughput {ratio:.2f}x (target >= 0.8x); ours peak "
           f"{peak['ours']:.1f} MiB above idle (target < 64 MiB)")

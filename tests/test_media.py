@@ -294,3 +294,25 @@ async def test_the_offline_model_gets_the_blocks_without_the_files(alice, gemini
     assert resolved.body["input"][0]["content"] == [TEXT, {"type": "image",
                                                            "mime_type": "image/png"}]
     assert "attachment" in body["input"][0]["content"][1]  # the caller's body is untouched
+
+
+async def test_a_stop_while_google_processes_the_file_cancels_the_turn(alice, gemini, settings):
+    settings.INLINE_MEDIA_MAX_BYTES = 1000
+    gemini.configure(file_processing_seconds=60)
+    clip = await asyncio.to_thread(attach, alice, b"v" * 5000, "clip.mp4", "video/mp4")
+    chat = await new_chat(alice)
+    async with socket(alice, chat) as ws:
+        turn, _ = await asyncio.to_thread(services.turn_create, conversation=chat,
+                                          client_id="c1", parent=None,
+                                          input=[TEXT, block(clip)])
+        run_ = runner.start(turn)
+        while (await ws.receive_json_from(timeout=10)).get("detail") != (
+                "Waiting for Google to process clip.mp4…"):
+            pass
+        await runner.stop(chat.pk, str(turn.pk))
+        last = (await frames_until_done(ws))[-1]
+        await run_.task
+
+    assert last["status"] == "cancelled" and last["detail"] is None
+    assert (await Turn.objects.aget(pk=turn.pk)).status == "cancelled"
+    assert creates(gemini) == []
