@@ -52,12 +52,18 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-async def run(chat, blocks: list[dict], *, parent=None, client_id=None) -> Turn:
-    """Create a turn and run it to its end; the turn as stored."""
+async def start(chat, blocks: list[dict], *, parent=None) -> tuple[Turn, runner.TurnRun]:
+    """Create a turn and start its run."""
     turn, _ = await asyncio.to_thread(
         services.turn_create, conversation=chat, parent=parent,
-        client_id=client_id or f"c{await Turn.objects.acount()}", input=blocks)
-    await runner.start(turn).task
+        client_id=f"c{await Turn.objects.acount()}", input=blocks)
+    return turn, runner.start(turn)
+
+
+async def run(chat, blocks: list[dict], *, parent=None) -> Turn:
+    """Create a turn and run it to its end; the turn as stored."""
+    turn, run_ = await start(chat, blocks, parent=parent)
+    await run_.task
     return await Turn.objects.aget(pk=turn.pk)
 
 
@@ -265,10 +271,7 @@ async def test_the_page_is_told_of_the_upload_and_the_processing(alice, gemini, 
                                    "video/mp4")
     chat = await new_chat(alice)
     async with socket(alice, chat) as ws:
-        turn, _ = await asyncio.to_thread(services.turn_create, conversation=chat,
-                                          client_id="c1", parent=None,
-                                          input=[TEXT, block(clip)])
-        run_ = runner.start(turn)
+        turn, run_ = await start(chat, [TEXT, block(clip)])
         frames = await frames_until_done(ws)
         await run_.task
 
@@ -302,10 +305,7 @@ async def test_a_stop_while_google_processes_the_file_cancels_the_turn(alice, ge
     clip = await asyncio.to_thread(attach, alice, b"v" * 5000, "clip.mp4", "video/mp4")
     chat = await new_chat(alice)
     async with socket(alice, chat) as ws:
-        turn, _ = await asyncio.to_thread(services.turn_create, conversation=chat,
-                                          client_id="c1", parent=None,
-                                          input=[TEXT, block(clip)])
-        run_ = runner.start(turn)
+        turn, run_ = await start(chat, [TEXT, block(clip)])
         while (await ws.receive_json_from(timeout=10)).get("detail") != (
                 "Waiting for Google to process clip.mp4…"):
             pass
