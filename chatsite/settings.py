@@ -247,6 +247,13 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 GEMINI_API_KEY = os.getenv("GEMINI_API_KEY", "")
 GEMINI_API_BASE_URL = os.getenv("GEMINI_API_BASE_URL", "https://generativelanguage.googleapis.com")
 
+# How files reach Gemini (.env.example explains each): inline while the request stays this
+# small (bytes, base64 and JSON included), else through the Files API, whose copy is reused
+# until this many seconds before it expires; processing may take this long (seconds).
+INLINE_MEDIA_MAX_BYTES = envint("INLINE_MEDIA_MAX_BYTES", str(16 * 1024 * 1024))
+FILES_API_REUSE_MARGIN = envint("FILES_API_REUSE_MARGIN", "3600")
+FILES_API_ACTIVE_TIMEOUT = envint("FILES_API_ACTIVE_TIMEOUT", "600")
+
 # What one user or socket may ask at once (.env.example explains each).
 MAX_RUNNING_TURNS_PER_USER = envint("MAX_RUNNING_TURNS_PER_USER", "3")
 MAX_SOCKETS_PER_USER = envint("MAX_SOCKETS_PER_USER", "30")

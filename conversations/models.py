@@ -113,7 +113,7 @@ class Attachment(models.Model):
     """A file a person uploaded or a model generated, stored once per owner by SHA-256.
 
     A turn refers to it from its input (or a step's content block) as
-    `{"type": <kind>, "attachment_id": <id>, "mime_type": ..., "name": ..., "size": ...}`;
+    `{"type": <kind>, "mime_type": ..., "attachment": {"id", "url", "name", "size"}}`;
     payloads resolve that to inline `data` or a Files API `uri` when a request is sent.
     """
 

@@ -47,29 +47,40 @@ def history(ancestors: Sequence[Turn]) -> list[dict]:
     return steps
 
 
-def request_body(conversation: Conversation, turn: Turn, ancestors: Sequence[Turn], *,
-                 replay: bool = False) -> dict:
-    """Stateful turns send only their input and chain on the parent's interaction.
+def replays(conversation: Conversation, parent: Turn | None, *, replay: bool = False) -> bool:
+    """Whether a turn after `parent` sends the whole branch rather than chaining on it.
 
-    Stateless conversations (`store: false`), models that keep no history (the offline
-    one), parents the upstream cannot chain on, and `replay=True` (the previous
-    interaction expired) send the whole branch.
-    """
+    Stateful turns send only their input and chain on the parent's interaction. Stateless
+    conversations (`store: false`), models that keep no history (the offline one), parents
+    the upstream cannot chain on, and `replay=True` (the previous interaction expired)
+    send the branch."""
+    return not (stateful(conversation) and not replay and parent is not None
+                and parent.interaction_id and parent.status in CHAINABLE)
+
+
+def stateful(conversation: Conversation) -> bool:
+    return conversation.stateful and model_info(conversation.model).keeps_history
+
+
+def request_body(conversation: Conversation, turn: Turn, parent: Turn | None,
+                 ancestors: Sequence[Turn] | None = None, *, replay: bool = False) -> dict:
+    """The request for `turn`, after `parent`. `ancestors` (root first, up to the parent) is
+    needed only when the body replays the branch (`replays`)."""
     body: dict = {"model": conversation.model}
     if conversation.system_instruction:
         body["system_instruction"] = conversation.system_instruction
     config = generation_config(conversation.generation_settings or {})
     if config:
         body["generation_config"] = config
-    parent = ancestors[-1] if ancestors else None
-    stateful = conversation.stateful and model_info(conversation.model).keeps_history
-    chain = (stateful and not replay and parent is not None
-             and parent.interaction_id and parent.status in CHAINABLE)
-    if chain:
-        body["previous_interaction_id"] = parent.interaction_id
-        body["input"] = [*function_results(parent), user_step(turn)]
+    if not replays(conversation, parent, replay=replay):
+        body["previous_interaction_id"] = parent.interaction_id  # type: ignore[union-attr]
+        body["input"] = [*function_results(parent), user_step(turn)]  # type: ignore[arg-type]
+    elif parent is None:
+        body["input"] = [user_step(turn)]
+    elif ancestors is None:
+        raise ValueError(f"turn {turn.pk}: replaying the branch needs its turns")
     else:
         body["input"] = history(ancestors) + [user_step(turn)]
-    if not stateful:
+    if not stateful(conversation):
         body["store"] = False
     return body

@@ -3,10 +3,12 @@
 TurnState (turn_state.py) is the pure part: it folds the events and numbers the frames.
 The run here does the I/O around it. A run is an asyncio task of the server process, not
 of any websocket: closing the tab does not stop it. It loads its own conversation and
-the turn's ancestors when it starts. Frames go to the conversation's channel-layer group,
-numbered per turn; deltas that arrive within FRAME_WINDOW share one frame. The database
-is written at each step boundary, at most once a CHECKPOINT_INTERVAL inside a step
-(checkpoints.py batches these for all turns), and at the end — never per token.
+the turn's parent when it starts (the whole branch only for a request that replays it),
+and resolves the request's files (media.py) before it streams. Frames go to the
+conversation's channel-layer group, numbered per turn; deltas that arrive within
+FRAME_WINDOW share one frame. The database is written at each step boundary, at most
+once a CHECKPOINT_INTERVAL inside a step (checkpoints.py batches these for all turns),
+and at the end — never per token.
 """
 
 import asyncio
@@ -18,9 +20,9 @@ from collections import deque
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from . import checkpoints, payloads, selectors, services
+from . import checkpoints, media, payloads, selectors, services
 from .backends import Backend, BackendUnavailable, backend_for
-from .interactions import InteractionsError
+from .interactions import APIError, InteractionsClient, InteractionsError
 from .interactions.errors import NotFoundError
 from .interactions.events import StepStop
 from .models import Conversation, Turn
@@ -71,11 +73,17 @@ def live_turns(conversation_id: uuid.UUID | str) -> list[dict]:
             if run.conversation_id == conversation_id]
 
 
-def _load(turn: Turn) -> tuple[Conversation, list[Turn]]:
-    """The turn's conversation as it is now, and its ancestors (root first)."""
+def _load(turn: Turn) -> tuple[Conversation, Turn | None, list[Turn] | None]:
+    """The turn's conversation as it is now and its parent; the branch (root first, up to
+    the parent) only when the request replays it: chaining needs only the parent."""
     conversation = Conversation.objects.get(pk=turn.conversation_id)
-    ancestors = selectors.turn_ancestors(turn=turn)[:-1] if turn.parent_id else []
-    return conversation, ancestors
+    parent = Turn.objects.get(pk=turn.parent_id) if turn.parent_id else None
+    ancestors = _branch(parent) if payloads.replays(conversation, parent) else None
+    return conversation, parent, ancestors
+
+
+def _branch(parent: Turn | None) -> list[Turn]:
+    return selectors.turn_ancestors(turn=parent) if parent is not None else []
 
 
 class TurnRun:
@@ -130,24 +138,57 @@ class TurnRun:
 
     async def _run(self) -> None:
         await self.layer.group_add(runners_group_name(self.conversation_id), await hub_channel())
-        conversation, ancestors = await database_sync_to_async(_load)(self.turn)
+        conversation, parent, ancestors = await database_sync_to_async(_load)(self.turn)
         self.backend = backend_for(conversation.model, user=conversation.owner_id)
-        body = payloads.request_body(conversation, self.turn, ancestors)
+        body = payloads.request_body(conversation, self.turn, parent, ancestors)
         self.previous_interaction_id = body.get("previous_interaction_id", "")
         try:
-            await self._stream(body)
+            await self._send(conversation, body)
         except NotFoundError:
             # The previous interaction expired upstream: replay the branch instead.
             if not self.previous_interaction_id or self.state.assembler.interaction_id:
                 raise
             self.previous_interaction_id = ""
-            await self._stream(payloads.request_body(conversation, self.turn, ancestors,
-                                                     replay=True))
+            ancestors = await database_sync_to_async(_branch)(parent)
+            await self._send(conversation, payloads.request_body(
+                conversation, self.turn, parent, ancestors, replay=True))
         self.state.end_of_stream()
+
+    async def _send(self, conversation: Conversation, body: dict) -> None:
+        """Resolve the body's files, then stream it. Files the upstream says it no longer
+        has (expired early, deleted) are uploaded again, once."""
+        resolved = await self._resolve(conversation, body)
+        try:
+            await self._stream(resolved.body)
+        except APIError as exc:
+            gone = media.gone(exc, resolved)
+            if not gone or self.state.assembler.interaction_id:
+                raise
+            await database_sync_to_async(services.attachments_forget_remote)(
+                attachment_ids=gone)
+            await self._stream((await self._resolve(conversation, body)).body)
+
+    async def _resolve(self, conversation: Conversation, body: dict) -> media.Resolved:
+        # The offline model reads no media: nothing to upload for it.
+        client = self.backend if isinstance(self.backend, InteractionsClient) else None
+        resolved = await media.resolve(body, owner_id=conversation.owner_id, client=client,
+                                       progress=self._show)
+        self._show(None)
+        return resolved
+
+    def _show(self, detail: str | None) -> None:
+        """Say at once what the turn waits for before the model starts (an upload)."""
+        if self.state.detail != detail:
+            self.state.detail = detail
+            self.flush()
+            self._spawn(self._drain())
 
     async def _stream(self, body: dict) -> None:
         self._stream_task = asyncio.create_task(self._consume(body))
-        await self._stream_task
+        try:
+            await self._stream_task
+        finally:
+            self._stream_task = None  # a stop from now on cancels the run itself
 
     async def _consume(self, body: dict) -> None:
         feed = self.state.feed

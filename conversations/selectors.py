@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from conversations.catalogue import model_info
-from conversations.models import Conversation, Turn
+from conversations.models import Attachment, Conversation, Turn
 
 
 def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Conversation:
@@ -125,6 +125,19 @@ def turns_with_siblings(*, conversation: Conversation,
     for parent_id, turn_id in rows:
         kids.setdefault(parent_id, []).append(str(turn_id))
     return [dict(turn_to_dict(t), siblings=kids.get(t.parent_id, [str(t.pk)])) for t in turns]
+
+
+def attachments_by_id(*, owner_id: Any, ids: list[str]) -> dict[str, Attachment]:
+    """The owner's attachments among `ids`, by id (another user's or a malformed id is
+    simply absent)."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    rows = Attachment.objects.filter(owner_id=owner_id, pk__in=valid)
+    return {str(a.pk): a for a in rows}
 
 
 def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:

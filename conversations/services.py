@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from conversations.catalogue import available_models, model_info
 from conversations.interactions import output_text
-from conversations.models import GENERATION_SETTINGS, RUNNING_STATUSES, Conversation, Turn
+from conversations.models import (
+    GENERATION_SETTINGS,
+    RUNNING_STATUSES,
+    Attachment,
+    Conversation,
+    Turn,
+)
 from conversations.selectors import input_text
 
 logger = logging.getLogger(__name__)
@@ -245,6 +251,18 @@ def turn_finish(
         **_ids(last_event_id, interaction_id),
     )
 
+
+def attachment_remember_remote(*, attachment_id: Any, name: str, uri: str,
+                               expires: Any) -> None:
+    """Remember the Files API copy of an attachment: later turns send its `uri`."""
+    Attachment.objects.filter(pk=attachment_id).update(
+        remote_name=name, remote_uri=uri, remote_expires=expires)
+
+
+def attachments_forget_remote(*, attachment_ids: list[Any]) -> None:
+    """The upstream no longer has these copies: the next request uploads them again."""
+    Attachment.objects.filter(pk__in=attachment_ids).update(
+        remote_name="", remote_uri="", remote_expires=None)
 
 
 def turns_interrupt_running() -> int:

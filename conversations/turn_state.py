@@ -31,6 +31,8 @@ class TurnState:
         self.feed: Callable[[Event], None] = self.assembler.feed
         self.seq = 0  # of the last numbered frame
         self.error: dict | None = None
+        # What the turn waits for before the model starts ("Uploading cat.png (40%)…").
+        self.detail: str | None = None
         self.finished = False  # the last frame is numbered: no frame, no checkpoint after it
         self._outcome: str | None = None  # a status the run decided (failed, cancelled, …)
         self._sent: dict = {"status": self.status}  # live fields as the last frames left them
@@ -92,7 +94,8 @@ class TurnState:
         running = self.finished or status in RUNNING_STATUSES
         return {"status": status if running else Turn.Status.IN_PROGRESS,
                 "usage": self.assembler.usage, "error": self.error if self.finished else None,
-                "interaction_id": self.assembler.interaction_id or ""}
+                "interaction_id": self.assembler.interaction_id or "",
+                "detail": None if self.finished else self.detail}
 
     def state(self) -> dict:
         """The turn as of the last numbered frame, for a socket that just connected.

@@ -265,3 +265,26 @@ def test_the_frames_of_a_recorded_stream_replay_to_its_final_steps():
     assert steps == state["steps"] == script.state.assembler.steps
     assert seq == state["seq"] == len(script.frames)
     assert state["status"] == script.frames[-1]["status"] == "completed"
+
+
+def test_a_detail_goes_out_while_files_are_prepared_and_is_cleared_after():
+    script = Script()
+    script.state.detail = "Uploading clip.mp4 (40%)…"
+    shown = script.frame()
+    assert (shown["seq"], shown["ops"], shown["detail"]) == (1, [], "Uploading clip.mp4 (40%)…")
+    assert "status" not in shown  # still queued: the page shows the detail instead
+    assert script.state.state()["detail"] == "Uploading clip.mp4 (40%)…"  # for turn.sync
+    assert script.frame() is None  # unchanged: no frame
+    script.state.detail = None
+    script.feed(created(), start(), text("Hi"))
+    streaming = script.frame()
+    assert streaming["detail"] is None and streaming["ops"]
+
+
+def test_the_last_frame_clears_a_detail_left_by_a_failure():
+    script = Script()
+    script.state.detail = "Waiting for Google to process clip.mp4…"
+    script.frame()
+    script.state.fail("file_failed", "Google could not process “clip.mp4”.", retryable=False)
+    last = script.finish()
+    assert last["detail"] is None and last["status"] == "failed"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -99,7 +99,7 @@ class InteractionsClient:
         url: str,
         *,
         body: Any = None,
-        content: bytes | None = None,
+        content: bytes | AsyncIterable[memoryview] | None = None,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         accept: str = JSON,
@@ -293,12 +293,13 @@ class InteractionsClient:
 
     # ------------------------------------------------------------------ files
 
-    async def upload_file(self, data: bytes, *, mime_type: str, display_name: str | None = None,
-                          chunk_size: int = files.CHUNK_SIZE, wait: bool = False
+    async def upload_file(self, source: files.Source, *, mime_type: str,
+                          display_name: str | None = None, chunk_size: int = files.CHUNK_SIZE,
+                          wait: bool = False, progress: files.Progress | None = None
                           ) -> dict[str, Any]:
-        return await files.upload_file(self, data, mime_type=mime_type,
+        return await files.upload_file(self, source, mime_type=mime_type,
                                        display_name=display_name, chunk_size=chunk_size,
-                                       wait=wait)
+                                       wait=wait, progress=progress)
 
     async def get_file(self, name: str) -> dict[str, Any]:
         return await files.get_file(self, name)
@@ -307,8 +308,11 @@ class InteractionsClient:
         await files.delete_file(self, name)
 
     async def wait_until_active(self, name: str, timeout: float = 300.0,
-                                interval: float = 1.0) -> dict[str, Any]:
-        return await files.wait_until_active(self, name, timeout=timeout, interval=interval)
+                                interval: float = 1.0, max_interval: float = 10.0,
+                                on_poll: Callable[[dict[str, Any]], None] | None = None
+                                ) -> dict[str, Any]:
+        return await files.wait_until_active(self, name, timeout=timeout, interval=interval,
+                                             max_interval=max_interval, on_poll=on_poll)
 
 
 # ---------------------------------------------------------------------- request helpers

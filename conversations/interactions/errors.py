@@ -160,3 +160,7 @@ class FileError(InteractionsError):
     """A Files API upload failed, or the file never became ACTIVE."""
 
     code = "file_error"
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

@@ -19,6 +19,9 @@ class Config:
     background_delay: float = 0.2  # background runs wait this long before generating
     file_processing_gets: int = 0  # GETs that still report PROCESSING after the upload
     file_processing_seconds: float = 0.0  # ... and seconds
+    file_processing_outcome: str = "ACTIVE"  # or "FAILED": what processing ends in
+    file_retention_seconds: float = 48 * 3600  # then the file is gone (expirationTime)
+    keep_upload_bytes: bool = True  # False: uploads are hashed and counted, not kept (bench)
     done_marker: bool = False  # echo replies end with `event: done` / `data: [DONE]`
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from devtools.fake_upstream import transcripts as tr
 from devtools.fake_upstream.config import Config, Fault
 from devtools.fake_upstream.control import control
+from devtools.fake_upstream.files import FileStore
 from devtools.fake_upstream.records import EventStream, InputError, Record
 from devtools.fake_upstream.wire import (
     LAST_CHUNK,
@@ -51,6 +52,7 @@ class Connections:
     _faults: list[Fault]
     _requests: list[Request]
     _tasks: set[asyncio.Task[Any]]
+    _files: FileStore
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -59,7 +61,7 @@ class Connections:
         try:
             while True:
                 try:
-                    req = await read_request(reader)
+                    req = await read_request(reader, self._files.sink_for)
                 except BadRequest as exc:
                     writer.write(error(400, str(exc)).encode(keep_alive=False))
                     break

@@ -16,6 +16,7 @@ from typing import Any
 
 from devtools.fake_upstream import transcripts as tr
 from devtools.fake_upstream.config import Config
+from devtools.fake_upstream.files import FileStore
 from devtools.fake_upstream.records import (
     RUNNING,
     EventStream,
@@ -51,6 +52,8 @@ class InteractionRoutes:
     _store: dict[str, Record]
     _tokens: dict[str, str]
     _spawn: Callable[[Any], asyncio.Task[Any]]
+    _files: FileStore
+    base_url: str
 
     async def _do_create(self, req: Request, v: str) -> Response | EventStream:
         body = req.json
@@ -65,6 +68,9 @@ class InteractionRoutes:
             return problem
         if "input" not in body and not body.get("continuation_token"):
             return error(400, "'input' is required.")
+        unusable = self._files.check_use(body.get("input"), self.base_url)
+        if unusable is not None:
+            return unusable
         steps = normalize_input(body.get("input"))
         self._check_function_results(steps, previous)
         self._check_continuation(body)

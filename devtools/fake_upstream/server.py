@@ -152,6 +152,10 @@ class FakeUpstream(Connections, InteractionRoutes, FileRoutes):
     def files(self) -> dict[str, dict[str, Any]]:
         return {k: dict(v.resource) for k, v in self._files.files.items()}
 
+    def expire_file(self, name: str) -> None:
+        """Make an uploaded file (`files/abc` or `abc`) gone, as its 48 hours running out would."""
+        self._files.expire(name.removeprefix("files/"))
+
     def history(self, interaction_id: str) -> list[dict[str, Any]]:
         """The whole conversation the server holds for an id, following previous_interaction_id."""
         chain, record = [], self._store.get(interaction_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -24,10 +25,15 @@ class Request:
     body: bytes = b""
     json: Any = None
     time: float = field(default_factory=time.time)
+    streamed: int | None = None  # bytes handed to a sink instead of kept in `body`
+
+    @property
+    def body_size(self) -> int:
+        return len(self.body) if self.streamed is None else self.streamed
 
     def to_dict(self) -> dict[str, Any]:
         data = {"method": self.method, "path": self.path, "query": self.query,
-                "headers": self.headers, "json": self.json, "body_size": len(self.body),
+                "headers": self.headers, "json": self.json, "body_size": self.body_size,
                 "time": self.time}
         if self.json is None and self.body and len(self.body) <= MAX_HEAD:
             data["body_text"] = self.body.decode("utf-8", "replace")
@@ -38,8 +44,17 @@ class BadRequest(Exception):
     """The bytes on the wire are not an HTTP/1.1 request we can parse."""
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """Read one request; None on a clean EOF between requests."""
+# Given a request whose head is read, where its body goes instead of memory (or None: keep it).
+SinkFor = Callable[["Request"], Callable[[bytes], None] | None]
+SINK_PIECE = 1024 * 1024
+
+
+async def read_request(reader: asyncio.StreamReader,
+                       sink_for: SinkFor | None = None) -> Request | None:
+    """Read one request; None on a clean EOF between requests.
+
+    A body `sink_for` claims is fed to its sink a piece at a time, never held whole: a
+    gigabyte upload costs the fake no gigabyte of memory."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
@@ -60,12 +75,28 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
             name = name.strip().lower()
             value = value.strip()
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    body = await _read_body(reader, headers)
     url = urlsplit(target)
     request = Request(method.upper(), unquote(url.path),
-                      dict(parse_qsl(url.query, keep_blank_values=True)), headers, body)
-    request.json = _parse_json(body)
+                      dict(parse_qsl(url.query, keep_blank_values=True)), headers)
+    sink = sink_for(request) if sink_for is not None else None
+    if sink is not None and "content-length" in headers:
+        request.streamed = await _pour_body(reader, int(headers["content-length"]), sink)
+        return request
+    request.body = await _read_body(reader, headers)
+    request.json = _parse_json(request.body)
     return request
+
+
+async def _pour_body(reader: asyncio.StreamReader, length: int,
+                     sink: Callable[[bytes], None]) -> int:
+    left = length
+    while left:
+        piece = await reader.read(min(left, SINK_PIECE))
+        if not piece:
+            raise asyncio.IncompleteReadError(b"", left)
+        sink(piece)
+        left -= len(piece)
+    return length
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:

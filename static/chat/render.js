@@ -45,7 +45,8 @@ export class TurnView {
     this.el.classList.toggle("running", running);
     if (dirty === "all" && !this.editing) this.renderInput(turn);
     this.renderSteps(turn, dirty, running);
-    this.once("status", [turn.status, turn.error && turn.error.message], () => this.renderStatus(turn));
+    this.once("status", [turn.status, turn.error && turn.error.message, running && turn.detail],
+      () => this.renderStatus(turn));
     this.once("reply", [turn.status, ctx.isLast, turn.usage], () => this.renderReplyActions(turn, ctx));
     const sib = ctx.siblings;
     this.once("user", [sib.index, sib.count, this.editing, running], () => this.renderUserActions(turn, sib));
@@ -102,6 +103,12 @@ export class TurnView {
         h("span", {}, message),
         h("button", { type: "button", class: "btn btn-small", onclick: () => this.actions.regenerate(turn.id) },
           "Retry")));
+      return;
+    }
+    // What the turn waits for before the model starts: "Uploading video.mp4 (40%)…".
+    if (RUNNING.has(turn.status) && typeof turn.detail === "string" && turn.detail) {
+      this.status.replaceChildren(h("div", { class: "status waiting", role: "status" },
+        h("span", { class: "spinner", "aria-hidden": "true" }), turn.detail));
       return;
     }
     // Every turn starts "queued"; only a backend that reports waiting (the local model,

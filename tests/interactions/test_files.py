@@ -1,5 +1,7 @@
 """Files API: resumable chunked upload, get, delete, waiting for ACTIVE."""
 
+import io
+
 import pytest
 
 from conversations.interactions import (
@@ -100,3 +102,71 @@ def test_file_id_accepts_names_uris_and_ids():
     assert file_id("files/abc-1") == "abc-1"
     assert file_id("https://generativelanguage.googleapis.com/v1beta/files/abc") == "abc"
     assert file_id("abc") == "abc"
+
+
+class CountingFile(io.FileIO):
+    """A real file on disk that remembers how much each read asked for."""
+
+    def __init__(self, path):
+        super().__init__(path, "r")
+        self.reads = []
+
+    def read(self, size=-1):
+        self.reads.append(size)
+        return super().read(size)
+
+    def readinto(self, buffer):
+        self.reads.append(len(buffer))
+        return super().readinto(buffer)
+
+
+async def test_it_uploads_a_file_from_disk_one_chunk_at_a_time(client, fake_upstream, tmp_path):
+    data = bytes(range(256)) * 10  # 2560 bytes -> 1000 + 1000 + 560
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    seen = []
+    with CountingFile(path) as source:
+        file = await client.upload_file(source, mime_type="video/mp4", chunk_size=1000,
+                                        progress=lambda sent, total: seen.append((sent, total)))
+        assert source.reads and all(0 < size <= 1000 for size in source.reads)
+    assert file["sizeBytes"] == "2560"
+    _, *chunks = fake_upstream.requests
+    assert [(c.headers["x-goog-upload-offset"], len(c.body)) for c in chunks] == [
+        ("0", 1000), ("1000", 1000), ("2000", 560)]
+    assert b"".join(c.body for c in chunks) == data
+    assert seen == [(1000, 2560), (2000, 2560), (2560, 2560)]
+
+
+async def test_it_uploads_a_file_by_its_path(client, fake_upstream, tmp_path):
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(b"%PDF-1.4 hello")
+    file = await client.upload_file(path, mime_type="application/pdf")
+    assert file["sizeBytes"] == "14"
+    assert fake_upstream.requests[-1].body == b"%PDF-1.4 hello"
+
+
+async def test_it_uploads_an_empty_file(client, fake_upstream, tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(b"")
+    file = await client.upload_file(str(path), mime_type="text/plain")
+    assert file["sizeBytes"] == "0"
+
+
+async def test_a_file_that_failed_processing_is_a_clear_error(client, fake_upstream):
+    fake_upstream.configure(file_processing_gets=1, file_processing_outcome="FAILED")
+    file = await client.upload_file(b"video", mime_type="video/mp4")
+    with pytest.raises(FileError, match="could not be processed") as failed:
+        await client.wait_until_active(file["name"], interval=0.01)
+    assert failed.value.retryable is False
+
+
+async def test_waiting_backs_off_and_reports_each_poll(client, fake_upstream):
+    fake_upstream.configure(file_processing_gets=3)
+    file = await client.upload_file(b"video", mime_type="video/mp4")
+    polled = []
+    await client.wait_until_active(file["name"], interval=0.02, max_interval=0.04,
+                                   on_poll=lambda f: polled.append(f["state"]))
+    assert polled == ["PROCESSING"] * 3
+    gets = [r.time for r in fake_upstream.find_requests("GET", "/files/")]
+    gaps = [b - a for a, b in zip(gets, gets[1:], strict=False)]
+    assert gaps[0] >= 0.02 and gaps[1] >= 0.03  # 0.02, then 0.03, then capped at 0.04
