@@ -134,6 +134,7 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
         "title": conversation.title,
         "model": conversation.model,
         "model_label": model_info(conversation.model).label,
+        "takes_files": not model_info(conversation.model).local,  # the offline model cannot
         "stateful": conversation.stateful,
         "system_instruction": conversation.system_instruction,
         "generation_settings": conversation.generation_settings,
