@@ -11,7 +11,8 @@ POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",  # Google's search suggestion chips carry inline CSS
-    "img-src 'self' data:",
+    # blob: the composer's thumbnails of files being attached (URLs only our scripts make).
+    "img-src 'self' data: blob:",
     "media-src 'self' data:",
     "connect-src 'self'",
     "frame-src 'self'",

@@ -263,6 +263,10 @@ SOCKET_FRAME_BURST = envint("SOCKET_FRAME_BURST", "20")
 SOCKET_SEND_BUFFER_BYTES = envint("SOCKET_SEND_BUFFER_BYTES", str(16 * 1024 * 1024))
 # Turns of a branch sent at a time: on opening (the newest ones) and per "earlier" request.
 TURNS_PAGE = envint("TURNS_PAGE", "30")
+# Uploads (.env.example explains each): the largest file (2 GiB: the Files API's own limit
+# per file), and how many files one message may carry.
+UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", str(2 * 1024**3))
+MAX_ATTACHMENTS_PER_MESSAGE = envint("MAX_ATTACHMENTS_PER_MESSAGE", "10")
 
 # The offline model (.env.example explains each): a GGUF file, run in its own process.
 LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M

@@ -9,9 +9,7 @@ from django.utils.html import format_html
 
 from conversations.interactions import output_text
 from conversations.models import Conversation, Turn
-from conversations.selectors import input_text
-
-REVIEW_PERMISSION = "conversations.review_conversation"
+from conversations.selectors import can_review, input_text
 
 
 def _pretty_json(value: Any) -> str:
@@ -24,8 +22,7 @@ class ReviewOnlyMixin:
     """Visible to reviewers; nobody adds or edits through the admin."""
 
     def _can_review(self, request: HttpRequest) -> bool:
-        user = request.user
-        return user.is_active and user.is_staff and user.has_perm(REVIEW_PERMISSION)
+        return can_review(request.user)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._can_review(request)

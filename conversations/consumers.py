@@ -17,8 +17,8 @@ from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
 
-from . import limits, protocol, runner, selectors, services, signals
-from .models import RUNNING_STATUSES, Conversation, Turn
+from . import catalogue, limits, protocol, runner, selectors, services, signals
+from .models import RUNNING_STATUSES, Attachment, Conversation, Turn
 from .protocol import dumps
 
 logger = logging.getLogger(__name__)
@@ -150,9 +150,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def on_send(self, frame: dict) -> None:
         client_id = client_id_of(frame)
-        text = frame.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise FrameError("bad_frame", "A message needs some text.", client_id=client_id)
+        text = frame.get("text", "")
+        ids = attachment_ids_of(frame, client_id)
+        if not isinstance(text, str) or not (text.strip() or ids):
+            raise FrameError("bad_frame", "A message needs some text or a file.",
+                             client_id=client_id)
         if len(text) > MAX_TEXT:
             raise FrameError("too_long", f"A message can be at most {MAX_TEXT:,} characters; "
                              f"this one has {len(text):,}.", client_id=client_id)
@@ -160,8 +162,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if parent_id is not None and not isinstance(parent_id, str):
             raise FrameError("bad_frame", "parent_id must be a turn id or null.",
                              client_id=client_id)
+        blocks = await database_sync_to_async(_attachment_blocks)(
+            self.conversation, self.scope["user"].pk, ids, client_id) if ids else []
+        text_block = [{"type": "text", "text": text}] if text.strip() else []
         await self.create_turn(client_id=client_id, parent_id=parent_id,
-                               content=[{"type": "text", "text": text}])
+                               content=blocks + text_block)
 
     async def on_regenerate(self, frame: dict) -> None:
         client_id = client_id_of(frame)
@@ -293,6 +298,20 @@ def parse_frame(text_data: str | None) -> dict:
     return frame
 
 
+def attachment_ids_of(frame: dict, client_id: str) -> list[str]:
+    """The `attachments` of a `send`: a list of at most MAX_ATTACHMENTS_PER_MESSAGE ids."""
+    ids = frame.get("attachments") or []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise FrameError("bad_frame", "attachments must be a list of file ids.",
+                         client_id=client_id)
+    limit = settings.MAX_ATTACHMENTS_PER_MESSAGE
+    if len(ids) > limit:
+        raise FrameError("too_many_files", f"A message can carry at most {limit} files; this "
+                         f"one has {len(ids)}. Remove some, or send them in two messages.",
+                         client_id=client_id)
+    return list(dict.fromkeys(ids))  # the same file twice is sent once
+
+
 def client_id_of(frame: dict) -> str:
     client_id = frame.get("client_id")
     if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
@@ -365,3 +384,19 @@ def _uuid_or_missing(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise Turn.DoesNotExist from None
+
+
+def _attachment_blocks(conversation, user_pk, ids: list[str], client_id: str) -> list[dict]:
+    """The content blocks of the user's own files `ids`: refused for a model that cannot
+    read files, and `not_found` (nothing created) when any of them is not the user's."""
+    conversation.refresh_from_db(fields=["model"])  # it may have changed since connecting
+    if catalogue.model_info(conversation.model).local:
+        raise FrameError("files_unsupported", "The offline model cannot see files: remove "
+                         "them, or choose a Gemini model in this conversation's settings.",
+                         client_id=client_id)
+    try:
+        attachments = selectors.own_attachments(user_id=user_pk, ids=ids)
+    except Attachment.DoesNotExist:
+        raise FrameError("not_found", "One of the attached files does not exist (or is not "
+                         "yours). Remove it and attach it again.", client_id=client_id) from None
+    return [selectors.attachment_block(a) for a in attachments]

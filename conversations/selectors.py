@@ -6,6 +6,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 
 from conversations.catalogue import model_info
 from conversations.models import Attachment, Conversation, Turn
@@ -146,6 +147,7 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
         "title": conversation.title,
         "model": conversation.model,
         "model_label": model_info(conversation.model).label,
+        "takes_files": not model_info(conversation.model).local,  # the offline model cannot
         "stateful": conversation.stateful,
         "system_instruction": conversation.system_instruction,
         "generation_settings": conversation.generation_settings,
@@ -174,3 +176,49 @@ def input_text(blocks: list[dict]) -> str:
     return "\n".join(
         b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
     )
+
+
+REVIEW_PERMISSION = "conversations.review_conversation"
+
+
+def can_review(user: Any) -> bool:
+    """Staff who may read any user's conversations (and their files)."""
+    return user.is_active and user.is_staff and user.has_perm(REVIEW_PERMISSION)
+
+
+def attachment_for_viewer(*, user: Any, attachment_id: uuid.UUID | str) -> Attachment:
+    """A file its owner, or a reviewer, may see; Http404 for anyone else."""
+    if not user.is_authenticated:
+        raise Http404("No such file.")
+    try:
+        attachment = Attachment.objects.get(pk=uuid.UUID(str(attachment_id)))
+    except (ValueError, Attachment.DoesNotExist):
+        raise Http404("No such file.") from None
+    if attachment.owner_id != user.pk and not can_review(user):
+        raise Http404("No such file.")
+    return attachment
+
+
+def own_attachments(*, user_id: Any, ids: list[str]) -> list[Attachment]:
+    """The user's own attachments `ids`, in that order; Attachment.DoesNotExist when any of
+    them is not (a malformed id, another user's file, or none at all)."""
+    try:
+        wanted = [uuid.UUID(i) for i in ids]
+    except (TypeError, ValueError, AttributeError):
+        raise Attachment.DoesNotExist from None
+    found = Attachment.objects.in_bulk(wanted)
+    if any(i not in found or found[i].owner_id != user_id for i in wanted):
+        raise Attachment.DoesNotExist
+    return [found[i] for i in wanted]
+
+
+def attachment_url(attachment: Attachment) -> str:
+    return reverse("file", args=[attachment.pk])
+
+
+def attachment_block(attachment: Attachment) -> dict[str, Any]:
+    """The content block that refers to a stored file (payloads swap `attachment` for
+    `data` or `uri` when a request is sent)."""
+    return {"type": attachment.kind, "mime_type": attachment.mime_type, "attachment": {
+        "id": str(attachment.pk), "url": attachment_url(attachment),
+        "name": attachment.name, "size": attachment.size}}

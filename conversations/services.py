@@ -1,7 +1,7 @@
-"""The only place that writes conversations and turns."""
+"""The only place that writes conversations, turns and attachments."""
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,6 +20,9 @@ from conversations.models import (
     Turn,
 )
 from conversations.selectors import input_text
+
+if TYPE_CHECKING:
+    from conversations.uploads import Upload
 
 logger = logging.getLogger(__name__)
 
@@ -278,3 +281,44 @@ def turns_interrupt_running() -> int:
                "message": "The server restarted while this reply was being written."},
         updated=timezone.now(),
     )
+
+
+def attachment_create(*, owner: Any, upload: "Upload") -> Attachment:
+    """Store an upload once per owner and content: the same bytes again give the same
+    Attachment (named as this upload), and the new copy is dropped."""
+    try:
+        return _attachment_store(owner, upload)
+    finally:
+        upload.file.close()  # the temporary copy: moved into place, or dropped here
+
+
+def _attachment_store(owner: Any, upload: "Upload") -> Attachment:
+    existing = Attachment.objects.filter(owner=owner, sha256=upload.sha256).first()
+    if existing is not None:
+        return _attachment_reuse(existing, upload)
+    attachment = Attachment(owner=owner, sha256=upload.sha256, mime_type=upload.mime_type,
+                            kind=upload.kind, name=upload.name, size=upload.size)
+    # The name goes to attachment_path (by owner and hash); FileSystemStorage moves a
+    # temporary upload into place (a rename): no copy is made.
+    attachment.file.save(upload.name, upload.file, save=False)
+    try:
+        with transaction.atomic():
+            attachment.save()
+    except IntegrityError:  # the same bytes, uploaded at the same moment in another request
+        attachment.file.delete(save=False)
+        return Attachment.objects.get(owner=owner, sha256=upload.sha256)
+    return attachment
+
+
+def _attachment_reuse(attachment: Attachment, upload: "Upload") -> Attachment:
+    fields = []
+    if not attachment.file or not attachment.file.storage.exists(attachment.file.name):
+        # The stored copy went missing (a media restore): this upload replaces it.
+        attachment.file.save(upload.name, upload.file, save=False)
+        fields.append("file")
+    if attachment.name != upload.name:
+        attachment.name = upload.name
+        fields.append("name")
+    if fields:
+        attachment.save(update_fields=fields)
+    return attachment

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import files_views, views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -14,6 +14,8 @@ urlpatterns = [
         views.conversation_settings,
         name="conversation_settings",
     ),
+    path("files/", files_views.upload, name="file_upload"),
+    path("files/<uuid:attachment_id>/", files_views.serve, name="file"),
     # Always routed: the view answers 404 while ALLOW_SIGNUP is off, so the switch
     # takes effect without reloading the URLconf.
     path("accounts/signup/", views.signup, name="signup"),

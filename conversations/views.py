@@ -44,8 +44,9 @@ def _chat_url(conversation: Conversation) -> str:
 
 def _client_config(conversation: Conversation | None) -> dict[str, Any]:
     """What chat.js needs to start: never secrets (the API key stays on the server)."""
-    if conversation is None:
-        return {"conversation": None, "ws_url": None, "settings_url": None}
+    if conversation is None:  # a new chat starts with the default model
+        return {"conversation": None, "ws_url": None, "settings_url": None,
+                "takes_files": not catalogue.model_info(catalogue.default_model()).local}
     return {
         "conversation": selectors.conversation_to_dict(conversation),
         "url": _chat_url(conversation),

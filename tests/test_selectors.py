@@ -87,10 +87,16 @@ def test_it_shapes_a_conversation_for_the_websocket(conversation):
         "title": "",
         "model": "local",
         "model_label": "SmolLM2 135M (offline)",
+        "takes_files": False,
         "stateful": True,
         "system_instruction": "",
         "generation_settings": conversation.generation_settings,
     }
+
+
+def test_a_gemini_conversation_takes_files(alice):
+    gemini = services.conversation_create(owner=alice, model="gemini-3.5-flash")
+    assert selectors.conversation_to_dict(gemini)["takes_files"] is True
 
 
 def model_output(*blocks):

@@ -1,6 +1,7 @@
 // Entry point of the chat page: wires the websocket, the thread store, the turn views
 // and the composer together. Rendering happens at most once per animation frame.
 
+import { ComposerFiles } from "./attachments.js";
 import { copyText, fadeServerToasts, toast } from "./dom.js";
 import { pendingView, TurnView } from "./render.js";
 import { initSettings, loadSettingsDialog, settingsSettled } from "./settings.js";
@@ -27,7 +28,13 @@ const ui = {
   connSaid: $("connection-said"),
   jump: $("jump-latest"),
   announce: $("sr-status"),
+  files: $("composer-files"),
+  filesNote: $("composer-files-note"),
 };
+const files = new ComposerFiles({
+  list: ui.files, picker: $("file-picker"), button: $("attach-button"),
+  zones: [ui.form, ui.scroller], onChange: () => updateComposer(),
+});
 
 const store = new ThreadStore();
 const views = new Map();      // turn id -> TurnView (only turns on the visible path)
@@ -153,6 +160,7 @@ const HANDLERS = {
     if (sent) {
       acknowledge(f.client_id);
       if (!ui.input.value.trim() && sent.text) ui.input.value = sent.text;  // nothing typed is lost
+      if (sent.blocks && sent.blocks.length) files.restore(sent.blocks);  // nor any file
       autosize();
     }
     if (f.code === "not_found") requestSync();
@@ -237,16 +245,18 @@ function initConnectionBanner() {
 
 // --- sending --------------------------------------------------------------------------
 
-function sendMessage(text, parentId) {
-  return sendReliable({ type: "send", client_id: newClientId(), text, parent_id: parentId }, text);
+function sendMessage(text, parentId, blocks = []) {
+  const frameOut = { type: "send", client_id: newClientId(), text, parent_id: parentId };
+  if (blocks.length) frameOut.attachments = blocks.map((b) => b.attachment.id);
+  return sendReliable(frameOut, text, blocks);
 }
 
-function sendReliable(frameOut, text) {
+function sendReliable(frameOut, text, blocks = []) {
   if (!config.conversation) {
-    startConversation(frameOut, text);
+    startConversation(frameOut, text, blocks);
     return true;
   }
-  pending.set(frameOut.client_id, { text, parent_id: frameOut.parent_id });
+  pending.set(frameOut.client_id, { text, parent_id: frameOut.parent_id, blocks });
   settingsSettled().then(() => socket.sendReliable(frameOut));
   stickToBottom = true;
   schedule();
@@ -254,7 +264,7 @@ function sendReliable(frameOut, text) {
 }
 
 /** The new-chat page has no conversation yet: create one, then send. */
-async function startConversation(frameOut, text) {
+async function startConversation(frameOut, text, blocks) {
   const form = document.getElementById("new-chat-form");
   starting = true;
   updateComposer();
@@ -269,12 +279,13 @@ async function startConversation(frameOut, text) {
     history.replaceState(null, "", created.url);
     document.body.dataset.conversationId = created.conversation.id;
     connect();
-    sendReliable(frameOut, text);
+    sendReliable(frameOut, text, blocks);
     refreshSidebar();
     loadSettingsDialog(created);
   } catch (err) {
     toast(`Could not start a new chat (${err.message}).`);
     if (text && !ui.input.value) ui.input.value = text;
+    files.restore(blocks);
   } finally {
     starting = false;
     updateComposer();
@@ -283,13 +294,26 @@ async function startConversation(frameOut, text) {
 
 function submitComposer() {
   const text = ui.input.value.trim();
-  if (!text || !canSend()) return;
+  const blocks = takesFiles() ? files.blocks : [];
+  if (!(text || blocks.length) || !canSend() || !filesReady()) return;
   const last = store.last();
-  if (sendMessage(text, last ? last.id : null)) {
+  if (sendMessage(text, last ? last.id : null, blocks)) {
     ui.input.value = "";
+    files.clear();
     autosize();
     updateComposer();
   }
+}
+
+/** Whether the conversation's model can see files (the offline one cannot). */
+function takesFiles() {
+  const conversation = config.conversation;
+  return conversation ? conversation.takes_files !== false : config.takes_files !== false;
+}
+
+/** Nothing is still uploading, and no refused file waits to be removed. */
+function filesReady() {
+  return !files.count || (takesFiles() && !files.uploading && !files.refusedCount);
 }
 
 function canSend() {
@@ -342,7 +366,7 @@ function render() {
   for (const id of [...views.keys()]) {
     if (!alive.has(id)) views.delete(id);
   }
-  for (const p of waiting) wanted.push(pendingView(p.text, online));
+  for (const p of waiting) wanted.push(pendingView(p.text, online, p.blocks));
   if (loaded && store.hasEarlier()) wanted.unshift(earlierButton);
   reconcile(ui.list, wanted);
   ui.empty.hidden = !loaded || wanted.length > 0;
@@ -426,9 +450,21 @@ function updateComposer() {
   const running = Boolean(last && RUNNING.has(last.status)) && !pending.size;
   ui.stop.hidden = !running;
   ui.send.hidden = running;
-  ui.send.disabled = !ui.input.value.trim() || !canSend();
+  const something = ui.input.value.trim() || (takesFiles() && files.blocks.length);
+  ui.send.disabled = !something || !canSend() || !filesReady();
   ui.hint.textContent = !loaded ? "Loading the conversation…"
-    : pending.size && !online ? "Offline — your message is queued." : "";
+    : pending.size && !online ? "Offline — your message is queued."
+      : filesHint();
+  files.setEnabled(takesFiles());
+  document.body.classList.toggle("no-files", !takesFiles());
+  ui.filesNote.hidden = takesFiles();
+}
+
+function filesHint() {
+  if (!files.count || !takesFiles()) return "";
+  if (files.uploading) return "Uploading your files… the message can be sent once they are in.";
+  if (files.refusedCount) return "Remove the refused file (×) to send the message.";
+  return "";
 }
 
 /** Tell screen readers when the reply being written ends (the text itself is not read out
@@ -486,6 +522,7 @@ function initComposer() {
     autosize();
     updateComposer();
   });
+  ui.input.addEventListener("paste", (e) => files.paste(e));
   ui.stop.addEventListener("click", stop);
   ui.scroller.addEventListener("scroll", () => { ui.jump.hidden = isNearBottom(); }, { passive: true });
   ui.jump.addEventListener("click", () => {
@@ -521,6 +558,7 @@ ui.input.focus();
 window.chatsite = {
   store,
   pending,
+  files,
   get lastRenderMs() { return lastRenderMs; },
   get renders() { return renders; },
 };

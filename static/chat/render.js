@@ -191,9 +191,10 @@ export class TurnView {
 }
 
 /** A message sent but not yet acknowledged by the server. */
-export function pendingView(text, online) {
+export function pendingView(text, online, blocks = []) {
   return h("article", { class: "turn pending" },
-    h("div", { class: "msg msg-user" }, h("div", { class: "bubble" }, plainText(text))),
+    h("div", { class: "msg msg-user" }, h("div", { class: "bubble" }, blocks.map(renderContent),
+      text ? plainText(text) : null)),
     h("div", { class: "msg msg-reply" }, h("div", { class: "status waiting" },
       h("span", { class: "spinner", "aria-hidden": "true" }),
       online ? "Sending…" : "Offline — the message will be sent when the connection returns.")));

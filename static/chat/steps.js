@@ -1,6 +1,7 @@
 // One renderer per Interactions API step type (and per content block type).
 // Unknown types render as a neutral box naming the type; nothing throws on new types.
 
+import { renderAttachment } from "./attachments.js";
 import { h } from "./dom.js";
 import { hostOf, isInlineImage, renderMarkdown, renderMarkdownLive } from "./markdown.js";
 
@@ -118,6 +119,8 @@ const MEDIA_TAGS = { image: "img", audio: "audio", video: "video" };
 const MEDIA_LABELS = { image: "Image", audio: "Audio", video: "Video", document: "Document" };
 
 function media(block, kind) {
+  const stored = block.attachment ? renderAttachment(block) : null;  // a file on this site
+  if (stored) return stored;
   const mime = typeof block.mime_type === "string" ? block.mime_type : "";
   const label = `${MEDIA_LABELS[kind]}${mime ? ` (${mime})` : ""}`;
   const src = mediaSource(block, kind, mime);
