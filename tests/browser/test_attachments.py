@@ -2,6 +2,7 @@
 how a sent message shows its files."""
 
 import base64
+import json
 import re
 
 from playwright.sync_api import expect
@@ -161,3 +162,32 @@ def test_the_offline_model_says_it_cannot_see_files(alice_page):
     expect(page.get_by_role("button", name="Attach files")).to_be_hidden()
     dispatch_files(page, "#composer", "drop", [("cat.png", samples.png(), "image/png")])
     expect(chips(page)).to_have_count(0)  # not taken
+
+
+def test_an_attached_image_reaches_gemini_inline_and_a_regenerate_sends_it_again(
+        alice_page, site, upstream):
+    """The whole way: composer upload, send, and the request the fake Gemini received."""
+    from tests.browser.test_chat import creates, reply, wait_finished
+
+    page = alice_page
+    conversation_id = new_chat(page)
+    attach(page, payload("cat.png", samples.png(), "image/png"))
+    wait_uploaded(page, 1)
+    page.get_by_role("textbox", name="Message").fill("What is this?")
+    before = len(creates(upstream))
+    page.get_by_role("button", name="Send").click()
+    expect(reply(page)).to_contain_text("Echo", timeout=30_000)
+    wait_finished(site, conversation_id)
+    page.get_by_role("button", name="Regenerate").click()
+    wait_finished(site, conversation_id, count=2)
+
+    sent = creates(upstream)[before:]
+    assert len(sent) == 2
+    expected = {"type": "image", "mime_type": "image/png",
+                "data": base64.b64encode(samples.png()).decode()}
+    for body in sent:
+        [user_input] = [item for item in body["input"] if item.get("type") == "user_input"] or [
+            {"content": body["input"]}]
+        blocks = user_input["content"]
+        assert expected in blocks and {"type": "text", "text": "What is this?"} in blocks
+        assert "attachment" not in json.dumps(body)
