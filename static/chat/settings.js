@@ -112,7 +112,8 @@ export function showActiveSettings(conversation) {
   if (!line || !conversation || !Array.isArray(conversation.active_settings)) return;
   const items = conversation.active_settings;
   line.hidden = !items.length;
-  line.replaceChildren(...items.map((item) => h("span", { class: "active-item" }, item)));
+  line.replaceChildren(h("span", { class: "offscreen" }, "Active settings (opens the settings):"),
+    ...items.map((item) => h("span", { class: "active-item" }, item)));
 }
 
 function clearErrors(form) {
