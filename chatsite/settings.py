@@ -246,6 +246,11 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 GEMINI_API_KEY = os.getenv("GEMINI_API_KEY", "")
 GEMINI_API_BASE_URL = os.getenv("GEMINI_API_BASE_URL", "https://generativelanguage.googleapis.com")
+# Tools (catalogue.TOOLS) nobody on this site may switch on, e.g. "google_maps,code_execution";
+# they are also stripped from requests of conversations that had them on before.
+DISABLED_TOOLS = envlist("DISABLED_TOOLS", "")
+# The largest JSON Schema a conversation may hold for structured output, in bytes of JSON.
+MAX_RESPONSE_SCHEMA_BYTES = envint("MAX_RESPONSE_SCHEMA_BYTES", "32768")
 
 # How files reach Gemini (.env.example explains each): inline while the request stays this
 # small (bytes, base64 and JSON included), else through the Files API, whose copy is reused

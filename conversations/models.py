@@ -5,7 +5,14 @@ from django.db import models
 
 # The generation settings a conversation keeps, each with its "unset" value (None / ""),
 # which means: the model's default. The one list of them; forms, checks and payloads use it.
-GENERATION_SETTINGS = {"temperature": None, "thinking_level": "", "max_output_tokens": None}
+# catalogue.py says which models take which; payloads.py where each goes in a request
+# (generation_config, or response_format for the image options).
+GENERATION_SETTINGS = {
+    "temperature": None, "thinking_level": "", "max_output_tokens": None,
+    "top_p": None, "seed": None, "stop_sequences": None,  # stop_sequences: a list of strings
+    "thinking_summaries": "",  # "auto" or "none"
+    "aspect_ratio": "", "image_size": "", "image_output": "",  # image_output: "" or "image"
+}
 
 
 def default_generation_settings() -> dict:
@@ -76,6 +83,9 @@ class Turn(models.Model):
     text = models.TextField(blank=True)
     usage = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # Structured output: how the reply fared against the conversation's JSON Schema, checked
+    # when the turn ends: {"valid": bool, "error": str | None}. Null: no schema was sent.
+    output_check = models.JSONField(null=True, blank=True)
     last_event_id = models.CharField(max_length=255, blank=True)
     # The last websocket frame number that `steps` includes.
     seq = models.PositiveIntegerField(default=0)

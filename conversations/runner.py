@@ -141,6 +141,7 @@ class TurnRun:
         conversation, parent, ancestors = await database_sync_to_async(_load)(self.turn)
         self.backend = backend_for(conversation.model, user=conversation.owner_id)
         body = payloads.request_body(conversation, self.turn, parent, ancestors)
+        self.state.schema = payloads.sent_schema(body)
         self.previous_interaction_id = body.get("previous_interaction_id", "")
         try:
             await self._send(conversation, body)
@@ -237,7 +238,7 @@ class TurnRun:
                 turn_id=self.turn_id, status=state.status, steps=assembler.steps,
                 seq=state.seq, usage=assembler.usage, error=state.error,
                 last_event_id=assembler.last_event_id or "",
-                interaction_id=assembler.interaction_id or "")
+                interaction_id=assembler.interaction_id or "", output_check=state.output_check)
             if text is not None:
                 self._outbox.append(text)
             await self._drain()

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
-from conversations.catalogue import model_info
+from conversations.catalogue import model_info, tool_label, usable_tools
 from conversations.models import Attachment, Conversation, Turn
 
 
@@ -151,7 +151,36 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
         "stateful": conversation.stateful,
         "system_instruction": conversation.system_instruction,
         "generation_settings": conversation.generation_settings,
+        "tools": conversation.tools,
+        "response_schema": conversation.response_schema,
+        # The next reply is structured output (the schema is sent with it).
+        "structured": conversation.response_schema is not None
+                      and model_info(conversation.model).takes("response_schema"),
+        "active_settings": active_settings(conversation),
     }
+
+
+def active_settings(conversation: Conversation) -> list[str]:
+    """What the next turn is sent with beyond the plain model, in words: the line above the
+    composer. Only what the conversation's model takes (what a request will carry)."""
+    model = model_info(conversation.model)
+    generation = conversation.generation_settings or {}
+    active = ["System instruction"] if conversation.system_instruction else []
+    active += [tool_label(name) for name in usable_tools(model, conversation.tools)]
+    if conversation.response_schema is not None and model.takes("response_schema"):
+        active.append("JSON schema")
+    if model.takes("thinking_level"):
+        if generation.get("thinking_level"):
+            active.append(f"Thinking: {generation['thinking_level']}")
+        summaries = {"auto": "Thought summaries", "none": "No thought summaries"}
+        if generation.get("thinking_summaries") in summaries:
+            active.append(summaries[generation["thinking_summaries"]])
+    if model.makes_images:
+        active += [generation[key] for key in ("aspect_ratio", "image_size")
+                   if generation.get(key)]
+        if generation.get("image_output") == "image":
+            active.append("Image only")
+    return active
 
 
 def turn_to_dict(turn: Turn) -> dict[str, Any]:
@@ -165,6 +194,7 @@ def turn_to_dict(turn: Turn) -> dict[str, Any]:
         "steps": turn.steps,
         "usage": turn.usage,
         "error": turn.error,
+        "output_check": turn.output_check,
         "seq": turn.seq,
         "interaction_id": turn.interaction_id,
         "created": turn.created.isoformat(),

@@ -10,15 +10,10 @@ from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from conversations.catalogue import available_models, model_info
+from conversations import options
+from conversations.catalogue import TOOL_NAMES, available_models, disabled_tools, model_info
 from conversations.interactions import output_text
-from conversations.models import (
-    GENERATION_SETTINGS,
-    RUNNING_STATUSES,
-    Attachment,
-    Conversation,
-    Turn,
-)
+from conversations.models import RUNNING_STATUSES, Attachment, Conversation, Turn
 from conversations.selectors import input_text
 
 if TYPE_CHECKING:
@@ -27,8 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TITLE_LENGTH = 60
-THINKING_LEVELS = ("", "minimal", "low", "medium", "high", "xhigh")
-MAX_OUTPUT_TOKENS = 65536
+THINKING_LEVELS = options.THINKING_LEVELS
+MAX_OUTPUT_TOKENS = options.MAX_OUTPUT_TOKENS
 MAX_SYSTEM_INSTRUCTION = 100_000
 
 
@@ -46,29 +41,37 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def _is_number(value: Any, kind: type | tuple[type, ...] = (int, float)) -> bool:
-    """bool is an int subclass; JSON `true` is not a number here."""
-    return isinstance(value, kind) and not isinstance(value, bool)
+# Sentinel: leave the response schema as it is (None means "no schema").
+UNCHANGED: Any = object()
 
 
-def _validate_generation_settings(values: dict[str, Any]) -> dict[str, str]:
-    """Error messages by field; empty when valid."""
+def _settings_errors(conversation: Conversation, model: str | None, system_instruction: str | None,
+                     generation_settings: dict[str, Any] | None, tools: list[str] | None,
+                     response_schema: Any) -> dict[str, str]:
     errors: dict[str, str] = {}
-    unknown = set(values) - set(GENERATION_SETTINGS)
-    if unknown:
-        errors["generation_settings"] = f"Unknown settings: {', '.join(sorted(unknown))}."
-    temperature = values.get("temperature")
-    if temperature is not None and not (_is_number(temperature) and 0 <= temperature <= 2):
-        errors["temperature"] = "Temperature must be a number between 0 and 2."
-    if values.get("thinking_level") not in (None, *THINKING_LEVELS):
-        errors["thinking_level"] = (
-            f"Thinking level must be one of: {', '.join(THINKING_LEVELS[1:])} (or empty)."
+    if model is not None and model not in {m.id for m in available_models()}:
+        errors["model"] = f"Unknown or unavailable model: {model!r}."
+    if system_instruction is not None and len(system_instruction) > MAX_SYSTEM_INSTRUCTION:
+        errors["system_instruction"] = (
+            f"The system instruction is over {MAX_SYSTEM_INSTRUCTION:,} characters."
         )
-    tokens = values.get("max_output_tokens")
-    if tokens is not None and not (_is_number(tokens, int) and 1 <= tokens <= MAX_OUTPUT_TOKENS):
-        errors["max_output_tokens"] = (
-            f"Max output tokens must be a whole number between 1 and {MAX_OUTPUT_TOKENS}."
-        )
+    info = model_info(model or conversation.model)
+    if generation_settings is not None:
+        errors.update(options.generation_errors(generation_settings, info))
+        if "thinking_level" in errors and not info.takes_thinking:
+            errors["thinking_level"] = (
+                f"{info.why_not('thinking_level')} Leave this on “Model default”, or choose "
+                "a Gemini model.")
+    if tools is not None:
+        error = options.tools_error(tools, info, before=conversation.tools or [],
+                                    disabled=disabled_tools())
+        if error:
+            errors["tools"] = error
+    if response_schema is not UNCHANGED:
+        error = options.schema_error(response_schema, info,
+                                     limit=settings.MAX_RESPONSE_SCHEMA_BYTES)
+        if error:
+            errors["response_schema"] = error
     return errors
 
 
@@ -80,22 +83,13 @@ def conversation_update_settings(
     system_instruction: str | None = None,
     generation_settings: dict[str, Any] | None = None,
     stateful: bool | None = None,
+    tools: list[str] | None = None,
+    response_schema: Any = UNCHANGED,
 ) -> Conversation:
-    """Change what the next turns are sent with; `None` leaves a field as it is."""
-    errors: dict[str, str] = {}
-    if model is not None and model not in {m.id for m in available_models()}:
-        errors["model"] = f"Unknown or unavailable model: {model!r}."
-    if system_instruction is not None and len(system_instruction) > MAX_SYSTEM_INSTRUCTION:
-        errors["system_instruction"] = (
-            f"The system instruction is over {MAX_SYSTEM_INSTRUCTION:,} characters."
-        )
-    if generation_settings is not None:
-        errors.update(_validate_generation_settings(generation_settings))
-        takes_thinking = model_info(model or conversation.model).takes_thinking
-        if generation_settings.get("thinking_level") and not takes_thinking:
-            errors["thinking_level"] = (
-                "The offline model does not think before it answers: leave this on "
-                "“Model default”, or choose a Gemini model.")
+    """Change what the next turns are sent with; `None` (UNCHANGED for the schema, whose
+    None removes it) leaves a field as it is. Nothing is saved when anything is refused."""
+    errors = _settings_errors(conversation, model, system_instruction, generation_settings,
+                              tools, response_schema)
     if errors:
         raise ValidationError(errors)
 
@@ -110,6 +104,10 @@ def conversation_update_settings(
         }
     if stateful is not None:
         conversation.stateful = stateful
+    if tools is not None:
+        conversation.tools = [name for name in TOOL_NAMES if name in tools]
+    if response_schema is not UNCHANGED:
+        conversation.response_schema = response_schema
     conversation.save()
     return conversation
 
@@ -240,6 +238,7 @@ def turn_finish(
     error: dict | None = None,
     last_event_id: str = "",
     interaction_id: str = "",
+    output_check: dict | None = None,
 ) -> None:
     """Store a turn's final state in one UPDATE (and its reply's text, for search)."""
     reply = output_text(steps)
@@ -250,6 +249,7 @@ def turn_finish(
         seq=seq,
         usage=usage,
         error=error,
+        output_check=output_check,
         updated=timezone.now(),
         **_ids(last_event_id, interaction_id),
     )

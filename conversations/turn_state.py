@@ -12,7 +12,12 @@ from collections.abc import Callable
 from .interactions import Assembler
 from .interactions.events import Event
 from .models import RUNNING_STATUSES, Turn
+from .options import check_output
 from .protocol import turn_update
+
+# A reply that ends like this is checked against its schema (a failed or stopped one is
+# already marked as such).
+CHECKED_STATUSES = (Turn.Status.COMPLETED, Turn.Status.INCOMPLETE)
 
 
 class TurnState:
@@ -33,6 +38,8 @@ class TurnState:
         self.error: dict | None = None
         # What the turn waits for before the model starts ("Uploading cat.png (40%)…").
         self.detail: str | None = None
+        self.schema: dict | None = None  # the JSON Schema the request asked the reply to follow
+        self.output_check: dict | None = None  # how the reply fared against it, at the end
         self.finished = False  # the last frame is numbered: no frame, no checkpoint after it
         self._outcome: str | None = None  # a status the run decided (failed, cancelled, …)
         self._sent: dict = {"status": self.status}  # live fields as the last frames left them
@@ -87,6 +94,8 @@ class TurnState:
     def last_frame(self) -> str | None:
         """The frame that ends the turn, with its outcome (None: nothing new to say)."""
         self.finished = True
+        if self.schema is not None and self.status in CHECKED_STATUSES:
+            self.output_check = check_output(self.assembler.steps, self.schema)
         return self.next_frame()[0]
 
     def _live_fields(self) -> dict:
@@ -95,7 +104,8 @@ class TurnState:
         return {"status": status if running else Turn.Status.IN_PROGRESS,
                 "usage": self.assembler.usage, "error": self.error if self.finished else None,
                 "interaction_id": self.assembler.interaction_id or "",
-                "detail": None if self.finished else self.detail}
+                "detail": None if self.finished else self.detail,
+                "output_check": self.output_check}
 
     def state(self) -> dict:
         """The turn as of the last numbered frame, for a socket that just connected.

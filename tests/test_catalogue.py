@@ -44,3 +44,24 @@ def test_only_gemini_models_think_and_keep_history():
     assert local.local and not local.takes_thinking and not local.keeps_history
     assert not gemini.local and gemini.takes_thinking and gemini.keeps_history
     assert not catalogue.model_info("gemini-9-future").local
+
+
+def test_each_model_takes_its_own_options():
+    image, gemini = catalogue.model_info("gemini-3.1-flash-image"), catalogue.model_info(
+        "gemini-3.5-flash")
+    assert image.takes("aspect_ratio") and image.takes("google_search")
+    assert not image.takes("url_context") and not image.takes("response_schema")
+    assert not image.takes("stop_sequences") and image.takes("thinking_level")
+    assert gemini.takes("response_schema") and gemini.takes("google_maps")
+    assert "image models" in gemini.why_not("image_size")
+    future = catalogue.model_info("gemini-9-future")  # the text options; upstream says no
+    assert future.takes("code_execution") and not future.takes("aspect_ratio")
+
+
+def test_the_offline_model_takes_only_sampling_settings():
+    local = catalogue.local_model()
+    taken = [o for o in ("temperature", "top_p", "seed", "stop_sequences", "max_output_tokens",
+                         "thinking_level", "thinking_summaries", "aspect_ratio", "google_search",
+                         "response_schema", "stateful") if local.takes(o)]
+    assert taken == ["temperature", "top_p", "seed", "stop_sequences", "max_output_tokens"]
+    assert "structured output needs a Gemini model" in local.why_not("response_schema")

@@ -364,7 +364,7 @@ async def test_the_conversation_settings_reach_the_request(alice, chat, gemini):
     await sync_to_async(services.conversation_update_settings)(
         conversation=chat, system_instruction="You are a cat. Your name is Neko.",
         generation_settings={"temperature": 0.1, "thinking_level": "low",
-                             "max_output_tokens": 256})
+                             "thinking_summaries": "auto", "max_output_tokens": 256})
     async with socket(alice, chat) as ws:
         _, frames = await ask(ws, "Hello there")
     assert frames[-1]["status"] == "completed"

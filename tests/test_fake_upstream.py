@@ -93,6 +93,17 @@ def test_it_puts_a_thought_first_when_thinking_level_is_set(client):
     assert body["usage"]["total_thought_tokens"] > 0
 
 
+def test_it_summarises_its_thought_when_summaries_are_asked_for(client):
+    body = create(client, input="hi", generation_config={"thinking_summaries": "auto"}).json()
+    thought = body["steps"][0]
+    assert thought["type"] == "thought" and thought["signature"]
+    assert [b["text"].split("**")[1] for b in thought["summary"]] == ["Reading the message",
+                                                                      "Echoing it"]
+    hidden = create(client, input="hi", generation_config={"thinking_summaries": "none",
+                                                           "thinking_level": "low"}).json()
+    assert "summary" not in hidden["steps"][0]
+
+
 def test_it_accepts_every_input_shape(client):
     shapes = ["hi", {"type": "text", "text": "hi"}, [{"text": "hi"}],
               [{"type": "user_input", "content": [{"type": "text", "text": "hi"}]}]]

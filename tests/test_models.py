@@ -24,6 +24,8 @@ def test_it_defaults_a_new_conversation(conversation):
     assert conversation.title == ""
     assert conversation.generation_settings == {
         "temperature": None, "thinking_level": "", "max_output_tokens": None,
+        "top_p": None, "seed": None, "stop_sequences": None, "thinking_summaries": "",
+        "aspect_ratio": "", "image_size": "", "image_output": "",
     }
 
 

@@ -74,6 +74,7 @@ def test_it_shapes_a_turn_for_the_websocket(conversation):
         "steps": [],
         "usage": None,
         "error": None,
+        "output_check": None,
         "seq": 1,
         "interaction_id": "",
         "created": turn.created.isoformat(),
@@ -91,6 +92,10 @@ def test_it_shapes_a_conversation_for_the_websocket(conversation):
         "stateful": True,
         "system_instruction": "",
         "generation_settings": conversation.generation_settings,
+        "tools": [],
+        "response_schema": None,
+        "structured": False,
+        "active_settings": [],
     }
 
 

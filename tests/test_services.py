@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from conversations import services
-from conversations.models import Conversation, Turn
+from conversations.models import GENERATION_SETTINGS, Conversation, Turn
 
 
 def text(value: str) -> list[dict]:
@@ -169,7 +169,7 @@ def test_it_updates_settings(conversation, settings):
     assert conversation.system_instruction == "Be brief."
     assert conversation.stateful is False
     assert conversation.generation_settings == {
-        "temperature": 0.5, "thinking_level": "low", "max_output_tokens": None,
+        **GENERATION_SETTINGS, "temperature": 0.5, "thinking_level": "low",
     }
 
 

@@ -288,3 +288,37 @@ def test_the_last_frame_clears_a_detail_left_by_a_failure():
     script.state.fail("file_failed", "Google could not process “clip.mp4”.", retryable=False)
     last = script.finish()
     assert last["detail"] is None and last["status"] == "failed"
+
+
+RECIPE = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(("reply", "status", "check"), [
+    ('{"name": "Bread"}', "completed", {"valid": True, "error": None}),
+    ('{"nom": "Pain"}', "completed",
+     {"valid": False, "error": "The reply does not match the schema: 'name' is a required "
+                               "property."}),
+    ('{"name": "Br', "incomplete", {"valid": False, "error": "The reply is not valid JSON: "
+                                    "Unterminated string starting at (line 1, column 10)."}),
+])
+def test_the_last_frame_says_how_a_structured_reply_fared(reply, status, check):
+    script = Script()
+    script.state.schema = RECIPE
+    script.feed(created(), start(), text(reply), stop())
+    assert "output_check" not in script.frame()
+    script.feed(completed(status))
+    script.state.end_of_stream()
+    last = json.loads(script.state.last_frame())
+    assert last["output_check"] == check
+    assert script.state.state()["output_check"] == check
+
+
+def test_a_failed_or_unstructured_turn_is_not_checked():
+    script = Script()
+    script.state.schema = RECIPE
+    script.feed(created(), start(), text("{"), stop())
+    script.state.fail("boom", "It broke.", retryable=True)
+    assert "output_check" not in json.loads(script.state.last_frame())
+    free = Script().feed(created(), start(), text("hi"), stop(), completed())
+    free.state.end_of_stream()
+    assert "output_check" not in json.loads(free.state.last_frame())

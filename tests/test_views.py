@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from conversations import services
-from conversations.models import Conversation
+from conversations.models import GENERATION_SETTINGS, Conversation
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 
@@ -250,6 +250,7 @@ def test_it_saves_settings(alice_client, conversation, settings):
     assert conversation.system_instruction == "Be brief."
     assert conversation.stateful is False
     assert conversation.generation_settings == {
+        **GENERATION_SETTINGS,
         "temperature": 0.7,
         "thinking_level": "low",
         "max_output_tokens": 512,
@@ -273,10 +274,18 @@ def test_the_offline_model_leaves_stateful_as_it_was(alice_client, conversation)
     assert conversation.stateful is True
 
 
-def test_the_settings_form_marks_what_the_offline_model_ignores(alice_client, conversation):
-    html = alice_client.get(chat_url(conversation)).content.decode()
-    assert 'data-local-models="local"' in html
-    assert html.count("data-gemini-only=") == 2
+def test_the_settings_form_marks_what_the_offline_model_ignores(alice_client, conversation,
+                                                                settings):
+    settings.GEMINI_API_KEY = "key"
+    response = alice_client.get(chat_url(conversation))
+    assert 'data-local-models="local"' in response.content.decode()
+    unsupported = json.loads(response.context["settings_form"].fields["model"]
+                             .widget.attrs["data-unsupported"])
+    assert "does not think" in unsupported["local"]["thinking_level"]
+    assert "keeps nothing upstream" in unsupported["local"]["stateful"]
+    assert {"tool_google_search", "response_schema", "aspect_ratio"} <= set(unsupported["local"])
+    assert "temperature" not in unsupported["local"]  # llama.cpp samples too
+    assert set(unsupported["gemini-3.5-flash"]) == {"image_output", "aspect_ratio", "image_size"}
 
 
 def test_it_saves_settings_with_fetch(alice_client, conversation):

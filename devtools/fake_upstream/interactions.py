@@ -130,11 +130,14 @@ class InteractionRoutes:
         with self._lock:
             scripted = self._scripts.pop(0) if self._scripts else None
         if scripted is None:
-            thinking = bool((body.get("generation_config") or {}).get("thinking_level"))
-            limit = (body.get("generation_config") or {}).get("max_output_tokens")
+            config = body.get("generation_config") or {}
+            summaries = config.get("thinking_summaries") == "auto"
+            thinking = bool(config.get("thinking_level")) or summaries
+            limit = config.get("max_output_tokens")
             text = "Echo: " + (last_user_text(steps) if steps else "(continued)")
             scripted = tr.reply(text, model=body.get("model") or body.get("agent"),
                                 deltas=self.config.deltas, thinking=thinking,
+                                summaries=summaries,
                                 input_tokens=4 + len(tr.words(json.dumps(body.get("input")))),
                                 max_tokens=limit)
             scripted.done_marker = self.config.done_marker

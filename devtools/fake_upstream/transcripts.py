@@ -325,10 +325,16 @@ def text_deltas(text: str, count: int | None) -> list[str]:
     return parts
 
 
+# What the echo's thought says when summaries are asked for (`thinking_summaries: auto`).
+SUMMARY = ("**Reading the message**\n\nThe user wants their words back.",
+           "\n\n**Echoing it**\n\nI will repeat the message after \"Echo:\".")
+
+
 def reply(text: str, *, model: str | None = None, deltas: int | None = None,
-          thinking: bool = False, input_tokens: int = 8, max_tokens: int | None = None,
-          ) -> Transcript:
-    """A plain model reply streamed as word deltas, with an optional thought step first."""
+          thinking: bool = False, summaries: bool = False, input_tokens: int = 8,
+          max_tokens: int | None = None) -> Transcript:
+    """A plain model reply streamed as word deltas, with an optional thought step first
+    (its summary streamed in two deltas when `summaries`, then its signature)."""
     head = {"id": "", "status": "in_progress", "object": "interaction"}
     if model:
         head["model"] = model
@@ -338,8 +344,11 @@ def reply(text: str, *, model: str | None = None, deltas: int | None = None,
     ]
     index = 0
     if thinking:
-        events += [_start(0, {"type": "thought"}),
-                   _delta(0, {"signature": "RmFrZVRob3VnaHRTaWduYXR1cmU=",
+        events.append(_start(0, {"type": "thought"}))
+        if summaries:
+            events += [_delta(0, {"content": {"type": "text", "text": part},
+                                  "type": "thought_summary"}) for part in SUMMARY]
+        events += [_delta(0, {"signature": "RmFrZVRob3VnaHRTaWduYXR1cmU=",
                               "type": "thought_signature"}),
                    {"index": 0, "event_type": "step.stop"}]
         index = 1

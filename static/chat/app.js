@@ -4,7 +4,7 @@
 import { ComposerFiles } from "./attachments.js";
 import { copyText, fadeServerToasts, toast } from "./dom.js";
 import { pendingView, TurnView } from "./render.js";
-import { initSettings, loadSettingsDialog, settingsSettled } from "./settings.js";
+import { initSettings, loadSettingsDialog, settingsSettled, showActiveSettings } from "./settings.js";
 import { initSidebar, refreshSidebar, setSidebarTitle } from "./sidebar.js";
 import { ChatSocket, newClientId } from "./socket.js";
 import { RUNNING, ThreadStore } from "./thread.js";
@@ -360,6 +360,7 @@ function render() {
     view.update(turn, fresh ? "all" : dirty.get(turn.id), {
       isLast: i === path.length - 1 && !waiting.length,
       siblings: store.siblings(turn),
+      structured: Boolean(store.conversation && store.conversation.structured),
     });
     wanted.push(view.el);
   });
@@ -498,6 +499,7 @@ function showConversation(conversation) {
     setSidebarTitle(conversation.id || config.conversation.id, conversation.title);
   }
   if (conversation.model) ui.model.textContent = conversation.model_label || conversation.model;
+  showActiveSettings(conversation);
 }
 
 // --- composer -----------------------------------------------------------------------------

@@ -31,11 +31,13 @@ export class TurnView {
     this.userBody = h("div", { class: "bubble" });
     this.userActions = h("div", { class: "msg-actions" });
     this.steps = h("div", { class: "steps" });
+    this.json = false;  // the reply is structured output: its text shows as JSON
+    this.check = h("div", { class: "output-check-line" });
     this.status = h("div", { class: "status-line" });
     this.replyActions = h("div", { class: "msg-actions reply-actions" });
     this.el = h("article", { class: "turn", "data-turn-id": turn.id },
       h("div", { class: "msg msg-user" }, this.userBody, this.userActions),
-      h("div", { class: "msg msg-reply" }, this.steps, this.status, this.replyActions));
+      h("div", { class: "msg msg-reply" }, this.steps, this.check, this.status, this.replyActions));
   }
 
   /** Bring the DOM up to date; `dirty` is "all" or a Set of changed step indexes. */
@@ -43,8 +45,15 @@ export class TurnView {
     this.turn = turn;
     const running = RUNNING.has(turn.status);
     this.el.classList.toggle("running", running);
+    // Checked at the end of the turn; while it runs, the conversation's schema says.
+    const json = Boolean(turn.output_check) || (running && Boolean(ctx.structured));
+    if (json !== this.json) {
+      this.json = json;
+      dirty = "all";
+    }
     if (dirty === "all" && !this.editing) this.renderInput(turn);
     this.renderSteps(turn, dirty, running);
+    this.once("check", [turn.output_check], () => this.renderCheck(turn.output_check));
     this.once("status", [turn.status, turn.error && turn.error.message, running && turn.detail],
       () => this.renderStatus(turn));
     this.once("reply", [turn.status, ctx.isLast, turn.usage], () => this.renderReplyActions(turn, ctx));
@@ -83,7 +92,7 @@ export class TurnView {
   renderStepAt(i, step, live) {
     const old = this.stepEls[i];
     const wasOpen = old && old.tagName === "DETAILS" ? old.open : null;
-    const el = renderStep(step, live) || h("div", { class: "step-empty" });
+    const el = renderStep(step, live, { json: this.json }) || h("div", { class: "step-empty" });
     if (el === old) return;  // updated in place (a streaming reply)
     if (wasOpen !== null && el.tagName === "DETAILS") el.open = wasOpen;
     if (old) {
@@ -94,6 +103,19 @@ export class TurnView {
       this.steps.insertBefore(el, next || null);
     }
     this.stepEls[i] = el;
+  }
+
+  /** Structured output: whether the reply is JSON that follows the schema (server-checked). */
+  renderCheck(check) {
+    if (!check) {
+      this.check.replaceChildren();
+      return;
+    }
+    this.check.replaceChildren(check.valid
+      ? h("div", { class: "output-check valid" }, h("span", { class: "badge-ok" }, "Valid"),
+        " The reply follows the response schema.")
+      : h("div", { class: "output-check invalid", role: "note" },
+        h("span", { class: "badge-error" }, "Does not validate"), " ", check.error || ""));
   }
 
   renderStatus(turn) {

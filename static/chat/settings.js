@@ -38,12 +38,15 @@ export function initSettings(config) {
   if (wired) return;
   wired = true;
   const model = form.elements.namedItem("model");
-  if (model) model.addEventListener("change", () => markGeminiOnly(form));
-  button.addEventListener("click", () => {
+  if (model) model.addEventListener("change", () => markUnsupported(form));
+  const open = () => {
     clearErrors(form);
-    markGeminiOnly(form);
+    markUnsupported(form);
     dialog.showModal();
-  });
+  };
+  button.addEventListener("click", open);
+  const line = document.getElementById("active-settings");
+  if (line) line.addEventListener("click", open);
   for (const close of dialog.querySelectorAll(".dialog-close")) {
     close.addEventListener("click", () => dialog.close());
   }
@@ -55,8 +58,10 @@ export function initSettings(config) {
     saving = postForm(form).then((result) => {
       if (result.ok) {
         toast("Settings saved.", "info");
+        const saved = result.data.conversation;
         const model = document.getElementById("chat-model");
-        if (model && result.data.conversation) model.textContent = result.data.conversation.model_label;
+        if (model && saved) model.textContent = saved.model_label;
+        if (saved) showActiveSettings(saved);
         return;
       }
       dialog.showModal();
@@ -65,22 +70,50 @@ export function initSettings(config) {
   });
 }
 
-/** Settings the offline model does not take are disabled for it, saying why. A disabled
- * field is not posted: the server clears the thinking level and keeps "stateful" as it was. */
-function markGeminiOnly(form) {
+/** Options the chosen model does not take are disabled, with the reason beside them (the
+ * server lists them per model on the model picker). A disabled field is not posted: the
+ * server clears such a generation setting and keeps tools, schema and "stateful" as they were. */
+function markUnsupported(form) {
   const model = form.elements.namedItem("model");
   if (!model) return;
-  const local = (model.dataset.localModels || "").split(" ").includes(model.value);
-  for (const input of form.querySelectorAll("[data-gemini-only]")) {
-    input.disabled = local;
-    const field = input.closest(".field");
-    const note = field.querySelector(".gemini-only-note");
-    if (local && !note) {
-      field.append(h("p", { class: "help muted gemini-only-note" }, input.dataset.geminiOnly));
-    } else if (!local && note) {
-      note.remove();
-    }
+  let unsupported = {};
+  try {
+    unsupported = JSON.parse(model.dataset.unsupported || "{}")[model.value] || {};
+  } catch {
+    // an old page: nothing is disabled, and the server still refuses what does not fit
   }
+  for (const note of form.querySelectorAll(".unsupported-note")) note.remove();
+  for (const group of form.querySelectorAll(".settings-group")) {
+    const inputs = [...group.querySelectorAll(".field")]
+      .map((field) => field.querySelector("input, select, textarea"))
+      .filter((input) => input && input !== model);
+    const reasons = inputs.map((input) => unsupported[input.name] || "");
+    inputs.forEach((input, i) => { input.disabled = Boolean(reasons[i]); });
+    // One reason for a whole section (all its tools, say) is said once, under its title.
+    if (inputs.length > 1 && reasons[0] && reasons.every((r) => r === reasons[0])) {
+      group.querySelector("legend").after(note(reasons[0]));
+      continue;
+    }
+    // Fields side by side with one reason (the image options, say) share one note, after the last.
+    inputs.forEach((input, i) => {
+      if (reasons[i] && reasons[i] !== reasons[i + 1]) input.closest(".field").append(note(reasons[i]));
+    });
+  }
+}
+
+function note(text) {
+  return h("p", { class: "help muted unsupported-note" }, text);
+}
+
+/** The line above the composer: what the next message is sent with, one click from the
+ * dialog. The server words it (`active_settings`); empty: the line is hidden. */
+export function showActiveSettings(conversation) {
+  const line = document.getElementById("active-settings");
+  if (!line || !conversation || !Array.isArray(conversation.active_settings)) return;
+  const items = conversation.active_settings;
+  line.hidden = !items.length;
+  line.replaceChildren(h("span", { class: "offscreen" }, "Active settings (opens the settings):"),
+    ...items.map((item) => h("span", { class: "active-item" }, item)));
 }
 
 function clearErrors(form) {

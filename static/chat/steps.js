@@ -2,15 +2,16 @@
 // Unknown types render as a neutral box naming the type; nothing throws on new types.
 
 import { renderAttachment } from "./attachments.js";
-import { h } from "./dom.js";
+import { copyText, h } from "./dom.js";
 import { hostOf, isInlineImage, renderMarkdown, renderMarkdownLive } from "./markdown.js";
 
-/** Render step `step`; `live` is true while this step is the one being generated. */
-export function renderStep(step, live) {
+/** Render step `step`; `live` is true while this step is the one being generated.
+ * `opts.json`: the reply is structured output (JSON): its text shows as JSON. */
+export function renderStep(step, live, opts = {}) {
   if (!step || typeof step !== "object") return null;
   const render = STEP_RENDERERS[step.type];
   if (render === null) return null;  // deliberately not shown
-  if (render) return render(step, live);
+  if (render) return render(step, live, opts);
   return unsupported(`Unsupported step: ${step.type || "untyped"}`);
 }
 
@@ -42,12 +43,14 @@ const STEP_RENDERERS = {
   processing_result: () => null,
 };
 
-function renderModelOutput(step, live) {
+function renderModelOutput(step, live, opts = {}) {
   const content = Array.isArray(step.content) ? step.content : [];
   // While streaming, the same element is updated in place frame after frame.
   const box = live ? persistent(liveSteps, step, () => h("div", { class: "step step-output live" }))
     : h("div", { class: "step step-output" });
-  const children = content.map((block) => (live ? liveContent(block) : renderContent(block)) || h("span"));
+  const show = opts.json ? (block) => jsonContent(block, live)
+    : (block) => (live ? liveContent(block) : renderContent(block));
+  const children = content.map((block) => show(block) || h("span"));
   if (step.error && step.error.message) {
     children.push(h("div", { class: "inline-error" }, step.error.message));
   }
@@ -79,14 +82,45 @@ function persistent(cache, key, make) {
 }
 
 function renderThought(step, live) {
-  const summary = Array.isArray(step.summary) ? step.summary : [];
+  const summary = (Array.isArray(step.summary) ? step.summary : [])
+    .filter((b) => b && !(b.type === "text" && !b.text));
+  if (!summary.length) {
+    // Only a signature (which is never shown, only replayed): there is nothing to open.
+    return live ? h("div", { class: "step thought-pending live" }, "Thinking…") : null;
+  }
   const body = h("div", { class: "thought-body" });
   for (const block of summary) body.append(renderContent(block) || "");
-  if (!summary.length) {
-    body.append(h("p", { class: "muted" }, live ? "Thinking…" : "No summary of the thinking was returned."));
-  }
+  const heading = live ? latestHeading(summary) : "";
   return h("details", { class: `step thought${live ? " live" : ""}` },
-    h("summary", {}, live ? "Thinking…" : "Thinking"), body);
+    h("summary", {}, live ? `Thinking…${heading ? ` ${heading}` : ""}` : "Thoughts"), body);
+}
+
+/** The last "**Heading**" of a streaming summary: what the model is thinking about now. */
+function latestHeading(summary) {
+  const text = summary.filter((b) => b.type === "text").map((b) => b.text).join("\n");
+  const headings = [...text.matchAll(/\*\*([^*\n]{1,80})\*\*/g)];
+  return headings.length ? headings[headings.length - 1][1].trim() : "";
+}
+
+/** A text block of structured output: JSON, pretty-printed once whole, with a copy button. */
+function jsonContent(block, live) {
+  if (!block || block.type !== "text") return live ? liveContent(block) : renderContent(block);
+  const text = block.text || "";
+  if (live) {
+    const pre = persistent(liveBlocks, block, () => h("pre", { class: "json-reply live" }, h("code")));
+    if (pre.firstChild.textContent !== text) pre.firstChild.textContent = text;
+    return pre;
+  }
+  let pretty = text;
+  try {
+    pretty = JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    // not JSON: shown as it came; the turn's check says what is wrong with it
+  }
+  const copy = h("button", { type: "button", class: "icon-btn copy-json", "aria-label": "Copy JSON",
+    onclick: (e) => copyText(pretty, e.currentTarget) }, "Copy");
+  return h("div", { class: "json-reply" }, h("div", { class: "json-head" },
+    h("span", { class: "json-label" }, "JSON"), copy), h("pre", {}, h("code", {}, pretty)));
 }
 
 /** Render one content block (text, image, audio, video, document, unknown). */

@@ -74,7 +74,7 @@ export class ThreadStore {
     if (frame.seq <= turn.seq) return "stale";
     if (frame.seq > turn.seq + 1) return "gap";
     const changed = applyOps(turn.steps, frame.ops || []);
-    for (const field of ["status", "usage", "error", "interaction_id", "detail"]) {
+    for (const field of ["status", "usage", "error", "interaction_id", "detail", "output_check"]) {
       if (field in frame) turn[field] = frame[field];
     }
     turn.seq = frame.seq;
