@@ -20,6 +20,12 @@ GEMINI_ONLY = {
 }
 
 
+def _unavailable_label(model_id: str) -> str:
+    if model_id in {m.id for m in catalogue.available_models()}:
+        return f"{catalogue.model_info(model_id).label} (not allowed for your account)"
+    return f"{model_id} (unavailable)"
+
+
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=200)
 
@@ -50,7 +56,8 @@ class SettingsForm(forms.Form):
         "Off: the whole history is sent every time and nothing is stored upstream.",
     )
 
-    def __init__(self, *args: Any, conversation: Conversation, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, conversation: Conversation, user: Any,
+                 **kwargs: Any) -> None:
         generation = conversation.generation_settings or {}
         kwargs.setdefault(
             "initial",
@@ -63,14 +70,15 @@ class SettingsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
-        choices = [(m.id, m.label) for m in catalogue.available_models()]
+        models = catalogue.available_models(user)  # only those the user's policy allows
+        choices = [(m.id, m.label) for m in models]
         if conversation.model not in {c[0] for c in choices}:
             # Still shown, so the form does not silently switch models; saving it explains why not.
-            choices.append((conversation.model, f"{conversation.model} (unavailable)"))
+            choices.append((conversation.model, _unavailable_label(conversation.model)))
         self.fields["model"].choices = choices
         # Which fields mean nothing to the offline model: the page disables them for it.
         self.fields["model"].widget.attrs["data-local-models"] = " ".join(
-            m.id for m in catalogue.available_models() if m.local)
+            m.id for m in models if m.local)
         for name, why in GEMINI_ONLY.items():
             self.fields[name].widget.attrs["data-gemini-only"] = why
 
