@@ -266,6 +266,10 @@ SOCKET_FRAMES_PER_SECOND = envint("SOCKET_FRAMES_PER_SECOND", "5")
 SOCKET_FRAME_BURST = envint("SOCKET_FRAME_BURST", "20")
 # Bytes that may wait for a client that has stopped reading before its socket is dropped.
 SOCKET_SEND_BUFFER_BYTES = envint("SOCKET_SEND_BUFFER_BYTES", str(16 * 1024 * 1024))
+# Access policies (admin: Access policies) set each user's or group's daily tokens and
+# messages an hour; these apply to users no policy names. 0: no limit.
+DEFAULT_DAILY_TOKENS = envint("DEFAULT_DAILY_TOKENS", "0")
+DEFAULT_MESSAGES_PER_HOUR = envint("DEFAULT_MESSAGES_PER_HOUR", "0")
 # Turns of a branch sent at a time: on opening (the newest ones) and per "earlier" request.
 TURNS_PAGE = envint("TURNS_PAGE", "30")
 # Uploads (.env.example explains each): the largest file (2 GiB: the Files API's own limit

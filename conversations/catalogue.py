@@ -3,6 +3,7 @@ the one owner of that knowledge (forms, services, payloads and the page all ask 
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -149,13 +150,26 @@ def local_model() -> Model:
                  structured_output=False)
 
 
-def available_models() -> list[Model]:
-    """The model picker: the offline model, plus Gemini when an API key is configured."""
-    return [local_model(), *(GEMINI_MODELS if settings.GEMINI_API_KEY else ())]
+def available_models(user: Any = None) -> list[Model]:
+    """The model picker: the offline model, plus Gemini when an API key is configured;
+    with a user, only the models their access policy allows."""
+    models = [local_model(), *(GEMINI_MODELS if settings.GEMINI_API_KEY else ())]
+    if user is None:
+        return models
+    from conversations import policies  # here: policies imports this module (for labels)
+
+    return policies.allowed_models(user, models)
 
 
-def default_model() -> str:
-    return GEMINI_MODELS[0].id if settings.GEMINI_API_KEY else LOCAL_MODEL_ID
+def default_model(user: Any = None) -> str:
+    """A new conversation's model: Gemini with a key, else the offline one; for a user,
+    the first one they may use when that is not allowed to them."""
+    default = GEMINI_MODELS[0].id if settings.GEMINI_API_KEY else LOCAL_MODEL_ID
+    if user is None:
+        return default
+    allowed = [m.id for m in available_models(user)]
+    # None allowed: keep the default, so the first message explains the refusal.
+    return default if default in allowed or not allowed else allowed[0]
 
 
 def model_info(model_id: str) -> Model:

@@ -231,8 +231,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             raise FrameError("not_found", "That message is not in this conversation.",
                              client_id=client_id) from None
         except ValidationError as exc:
-            raise FrameError(exc.error_list[0].code or "busy", " ".join(exc.messages),
-                             client_id=client_id) from None
+            first = exc.error_list[0]
+            # A limit that lifts at a known time (a quota, a rate) says when, in seconds.
+            wait = {k: v for k, v in (first.params or {}).items() if k == "retry_after"}
+            raise FrameError(first.code or "busy", " ".join(exc.messages),
+                             client_id=client_id, **wait) from None
         announcement = protocol.turn_created(turn)
         if not created:  # a resend after a reconnect: tell this socket only
             await self.send_json(announcement)

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from conversations import catalogue, options, services
+from conversations import catalogue, options, policies, services
 from conversations.models import GENERATION_SETTINGS, Conversation
 
 DEFAULT = [("", "Model default")]
@@ -32,6 +32,12 @@ GROUPS = (
 
 def _number(**attrs: Any) -> forms.NumberInput:
     return forms.NumberInput(attrs={"placeholder": "Default", **attrs})
+
+
+def _unavailable_label(model_id: str) -> str:
+    if model_id in {m.id for m in catalogue.available_models()}:
+        return f"{catalogue.model_info(model_id).label} (not allowed for your account)"
+    return f"{model_id} (unavailable)"
 
 
 class RenameForm(forms.Form):
@@ -76,19 +82,22 @@ class SettingsForm(forms.Form):
                               "the same reply more often (not always).",
                               widget=_number(min=options.SEED_MIN, max=options.SEED_MAX))
 
-    def __init__(self, *args: Any, conversation: Conversation, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, conversation: Conversation, user: Any,
+                 **kwargs: Any) -> None:
         self.conversation = conversation
         kwargs.setdefault("initial", self._initial(conversation))
         super().__init__(*args, **kwargs)
-        for tool in catalogue.offered_tools():  # a site-disabled tool is not offered at all
+        # A site-disabled tool is not offered at all, nor one the user's policy refuses.
+        allowed = set(policies.allowed_tools(user, [t.name for t in catalogue.offered_tools()]))
+        for tool in (t for t in catalogue.offered_tools() if t.name in allowed):
             self.fields[TOOL_PREFIX + tool.name] = forms.BooleanField(
                 required=False, label=tool.label, help_text=tool.help,
                 initial=tool.name in (conversation.tools or []))
-        models = catalogue.available_models()
+        models = catalogue.available_models(user)  # only those the user's policy allows
         choices = [(m.id, m.label) for m in models]
         if conversation.model not in {c[0] for c in choices}:
             # Still shown, so the form does not silently switch models; saving it explains why not.
-            choices.append((conversation.model, f"{conversation.model} (unavailable)"))
+            choices.append((conversation.model, _unavailable_label(conversation.model)))
         self.fields["model"].choices = choices
         self._mark_options(models)
 

@@ -10,7 +10,7 @@ from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from conversations import options
+from conversations import options, policies
 from conversations.catalogue import TOOL_NAMES, available_models, disabled_tools, model_info
 from conversations.interactions import output_text
 from conversations.models import RUNNING_STATUSES, Attachment, Conversation, Turn
@@ -49,8 +49,8 @@ def _settings_errors(conversation: Conversation, model: str | None, system_instr
                      generation_settings: dict[str, Any] | None, tools: list[str] | None,
                      response_schema: Any) -> dict[str, str]:
     errors: dict[str, str] = {}
-    if model is not None and model not in {m.id for m in available_models()}:
-        errors["model"] = f"Unknown or unavailable model: {model!r}."
+    if model is not None and (refused := _model_refused(conversation.owner_id, model)):
+        errors["model"] = refused
     if system_instruction is not None and len(system_instruction) > MAX_SYSTEM_INSTRUCTION:
         errors["system_instruction"] = (
             f"The system instruction is over {MAX_SYSTEM_INSTRUCTION:,} characters."
@@ -73,6 +73,15 @@ def _settings_errors(conversation: Conversation, model: str | None, system_instr
         if error:
             errors["response_schema"] = error
     return errors
+
+
+def _model_refused(owner_id: Any, model: str) -> str:
+    """Why the owner may not switch to `model`; empty when they may."""
+    if model not in {m.id for m in available_models()}:
+        return f"Unknown or unavailable model: {model!r}."
+    if not policies.effective_policy(owner_id).allows_model(model):
+        return f"Your account may not use {model_info(model).label}: choose another model."
+    return ""
 
 
 @transaction.atomic
@@ -151,6 +160,8 @@ def turn_create(
     existing = Turn.objects.filter(conversation=conversation, client_id=client_id).first()
     if existing is not None:
         return existing, False
+    policies.check_turn(user_id=conversation.owner_id, model=conversation.model,
+                        tools=conversation.tools)
     _check_can_start(conversation, parent)
     try:
         with transaction.atomic():  # a savepoint: a resend on another socket may win the race

@@ -64,7 +64,7 @@ def _render_chat(
 ) -> HttpResponse:
     q = request.GET.get("q", "")
     if conversation is not None and settings_form is None:
-        settings_form = SettingsForm(conversation=conversation)
+        settings_form = SettingsForm(conversation=conversation, user=request.user)
     context = {
         "conversation": conversation,
         "conversation_groups": _grouped(selectors.conversation_list(user=request.user, query=q)),
@@ -72,7 +72,7 @@ def _render_chat(
         "settings_form": settings_form,
         "chat_config": _client_config(conversation),
         "model_label": catalogue.model_info(
-            conversation.model if conversation else catalogue.default_model()).label,
+            conversation.model if conversation else catalogue.default_model(request.user)).label,
     }
     return render(request, "conversations/chat.html", context, status=status)
 
@@ -123,7 +123,8 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def conversation_new(request: HttpRequest) -> HttpResponse:
-    conversation = services.conversation_create(owner=request.user, model=catalogue.default_model())
+    conversation = services.conversation_create(owner=request.user,
+                                                model=catalogue.default_model(request.user))
     if _wants_json(request):
         return JsonResponse(_client_config(conversation), status=201)
     return redirect(_chat_url(conversation))
@@ -166,7 +167,7 @@ def conversation_delete(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
 @require_POST
 def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = _get_conversation(request, conversation_id)
-    form = SettingsForm(request.POST, conversation=conversation)
+    form = SettingsForm(request.POST, conversation=conversation, user=request.user)
     if form.is_valid():
         try:
             services.conversation_update_settings(

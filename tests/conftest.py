@@ -2,7 +2,7 @@
 and named users (alice owns things, bob must get 404 for them)."""
 
 from tests.django_fixtures import alice, alice_client, bob, conversation  # noqa: F401
-from tests.fake_upstream_fixture import fake_upstream  # noqa: F401
+from tests.fake_upstream_fixture import fake_upstream, gemini  # noqa: F401
 
 
 def pytest_terminal_summary(terminalreporter):

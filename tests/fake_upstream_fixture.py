@@ -17,3 +17,11 @@ def fake_upstream() -> Iterator[FakeUpstream]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def gemini(settings, fake_upstream) -> FakeUpstream:
+    """The fake upstream, as the site's Gemini (key and base URL set)."""
+    settings.GEMINI_API_KEY = fake_upstream.api_key
+    settings.GEMINI_API_BASE_URL = fake_upstream.base_url
+    return fake_upstream
