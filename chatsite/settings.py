@@ -256,6 +256,10 @@ SOCKET_FRAME_BURST = envint("SOCKET_FRAME_BURST", "20")
 SOCKET_SEND_BUFFER_BYTES = envint("SOCKET_SEND_BUFFER_BYTES", str(16 * 1024 * 1024))
 # Turns of a branch sent at a time: on opening (the newest ones) and per "earlier" request.
 TURNS_PAGE = envint("TURNS_PAGE", "30")
+# Admin review and shared links (.env.example explains each): turns of every branch per
+# read-only page, and the longest date range of the usage page.
+REVIEW_TURNS_PAGE = envint("REVIEW_TURNS_PAGE", "500")
+USAGE_MAX_DAYS = envint("USAGE_MAX_DAYS", "366")
 
 # The offline model (.env.example explains each): a GGUF file, run in its own process.
 LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M

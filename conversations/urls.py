@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import review, views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -14,6 +14,9 @@ urlpatterns = [
         views.conversation_settings,
         name="conversation_settings",
     ),
+    path("c/<uuid:conversation_id>/share", review.share, name="conversation_share"),
+    path("c/<uuid:conversation_id>/unshare", review.unshare, name="conversation_unshare"),
+    path("shared/<str:token>/", review.shared, name="shared"),
     # Always routed: the view answers 404 while ALLOW_SIGNUP is off, so the switch
     # takes effect without reloading the URLconf.
     path("accounts/signup/", views.signup, name="signup"),
