@@ -123,8 +123,10 @@ def _range(request: HttpRequest) -> tuple[UsageForm, date, date]:
 
 
 def _table(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Rows as the template's table cells: their keys, turns, then tokens in column order."""
-    return [{"keys": [row[k] for k in keys], "turns": row["turns"],
+    """Rows as the template's table cells: their keys, turns, then tokens in column order
+    (a blank model: a turn stored before turns recorded theirs)."""
+    return [{"keys": [row[k] if row[k] != "" else "(unknown)" for k in keys],
+             "turns": row["turns"],
              "tokens": [row[name] for name in TOKENS]} for row in rows]
 
 
