@@ -276,6 +276,10 @@ TURNS_PAGE = envint("TURNS_PAGE", "30")
 # per file), and how many files one message may carry.
 UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", str(2 * 1024**3))
 MAX_ATTACHMENTS_PER_MESSAGE = envint("MAX_ATTACHMENTS_PER_MESSAGE", "10")
+# Admin review and shared links (.env.example explains each): turns of every branch per
+# read-only page, and the longest date range of the usage page.
+REVIEW_TURNS_PAGE = envint("REVIEW_TURNS_PAGE", "500")
+USAGE_MAX_DAYS = envint("USAGE_MAX_DAYS", "366")
 
 # The offline model (.env.example explains each): a GGUF file, run in its own process.
 LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M

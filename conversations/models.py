@@ -104,6 +104,8 @@ class Turn(models.Model):
             # Running turns are few among many: the limits count them on every new turn.
             models.Index(fields=["status"], name="turn_running",
                          condition=models.Q(status__in=["queued", "in_progress"])),
+            # The usage page sums the turns of a date range, across every conversation.
+            models.Index(fields=["created"], name="turn_created"),
         ]
 
     def __str__(self) -> str:

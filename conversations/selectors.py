@@ -11,6 +11,14 @@ from django.urls import reverse
 from conversations.catalogue import model_info, tool_label, usable_tools
 from conversations.models import Attachment, Conversation, Turn
 
+# Staff with this permission may read any user's conversations (the admin's review pages).
+REVIEW_PERMISSION = "conversations.review_conversation"
+
+
+def can_review(user: Any) -> bool:
+    """Staff who may read any user's conversations (and their files)."""
+    return user.is_active and user.is_staff and user.has_perm(REVIEW_PERMISSION)
+
 
 def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Conversation:
     """The user's own conversation, or Http404 (also for a malformed id)."""
@@ -22,6 +30,16 @@ def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Con
         raise Http404("No such conversation.") from None
     try:
         return Conversation.objects.get(pk=conversation_id, owner=user)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+def conversation_shared(*, token: str) -> Conversation:
+    """The conversation shared under `token`, or Http404 (a wrong or revoked link)."""
+    if not token:  # an unshared conversation's token is empty: it must never match
+        raise Http404("No such conversation.")
+    try:
+        return Conversation.objects.select_related("owner").get(share_token=token)
     except Conversation.DoesNotExist:
         raise Http404("No such conversation.") from None
 
@@ -108,6 +126,13 @@ def branch_from(*, turn: Turn) -> list[dict[str, Any]]:
     """`turn` and the newest turn below it at each level, down to a leaf, with siblings."""
     return turns_with_siblings(conversation=turn.conversation,
                                ids=_newest_descendant_ids(turn.pk))
+
+
+def turns_page(*, conversation: Conversation, offset: int, limit: int) -> list[dict[str, Any]]:
+    """Turns of every branch, oldest first, `limit` of them from `offset`, with siblings."""
+    ids = (Turn.objects.filter(conversation=conversation).order_by("created", "id")
+           .values_list("id", flat=True)[offset:offset + limit])
+    return turns_with_siblings(conversation=conversation, ids=list(ids))
 
 
 def turns_with_siblings(*, conversation: Conversation,
@@ -206,14 +231,6 @@ def input_text(blocks: list[dict]) -> str:
     return "\n".join(
         b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
     )
-
-
-REVIEW_PERMISSION = "conversations.review_conversation"
-
-
-def can_review(user: Any) -> bool:
-    """Staff who may read any user's conversations (and their files)."""
-    return user.is_active and user.is_staff and user.has_perm(REVIEW_PERMISSION)
 
 
 def attachment_for_viewer(*, user: Any, attachment_id: uuid.UUID | str) -> Attachment:

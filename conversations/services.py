@@ -1,6 +1,7 @@
 """The only place that writes conversations, turns and attachments."""
 
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils import timezone
 from conversations import options, policies
 from conversations.catalogue import TOOL_NAMES, available_models, disabled_tools, model_info
 from conversations.interactions import output_text
-from conversations.models import RUNNING_STATUSES, Attachment, Conversation, Turn
+from conversations.models import RUNNING_STATUSES, Attachment, Conversation, ReviewLog, Turn
 from conversations.selectors import input_text
 
 if TYPE_CHECKING:
@@ -43,6 +44,33 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 # Sentinel: leave the response schema as it is (None means "no schema").
 UNCHANGED: Any = object()
+
+
+def conversation_share(*, conversation: Conversation) -> Conversation:
+    """Give the conversation a read-only link for signed-in teammates (kept if it has one)."""
+    if not conversation.share_token:
+        # 32 random bytes: a link cannot be guessed, only passed on.
+        conversation.share_token = secrets.token_urlsafe(32)
+        Conversation.objects.filter(pk=conversation.pk).update(
+            share_token=conversation.share_token)
+    return conversation
+
+
+def conversation_unshare(*, conversation: Conversation) -> Conversation:
+    """Revoke the link: the old address answers 404 from now on (a new link is a new token)."""
+    conversation.share_token = ""
+    Conversation.objects.filter(pk=conversation.pk).update(share_token="")
+    return conversation
+
+
+def review_log_create(*, reviewer: Any, conversation: Conversation, address: str | None,
+                      user_agent: str) -> ReviewLog:
+    """Record that `reviewer` opened `conversation` (names copied: the log outlives both)."""
+    return ReviewLog.objects.create(
+        reviewer=reviewer, reviewer_name=reviewer.get_username(),
+        conversation_id=conversation.pk, conversation_title=conversation.title[:200],
+        owner_name=conversation.owner.get_username(), address=address or None,
+        user_agent=user_agent[:300])
 
 
 def _settings_errors(conversation: Conversation, model: str | None, system_instruction: str | None,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import files_views, views
+from conversations import files_views, review, views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -16,6 +16,9 @@ urlpatterns = [
     ),
     path("files/", files_views.upload, name="file_upload"),
     path("files/<uuid:attachment_id>/", files_views.serve, name="file"),
+    path("c/<uuid:conversation_id>/share", review.share, name="conversation_share"),
+    path("c/<uuid:conversation_id>/unshare", review.unshare, name="conversation_unshare"),
+    path("shared/<str:token>/", review.shared, name="shared"),
     # Always routed: the view answers 404 while ALLOW_SIGNUP is off, so the switch
     # takes effect without reloading the URLconf.
     path("accounts/signup/", views.signup, name="signup"),

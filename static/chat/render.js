@@ -20,7 +20,10 @@ const STATUS_LINES = {
 };
 
 export class TurnView {
-  /** @param {{regenerate: Function, edit: Function, select: Function}} actions */
+  /**
+   * @param {{regenerate?: Function, edit?: Function, select: Function, siblings: Function}} actions
+   * An action left out is not offered (a read-only page has only `select` and `siblings`).
+   */
   constructor(turn, actions) {
     this.id = turn.id;
     this.actions = actions;
@@ -123,8 +126,8 @@ export class TurnView {
       const message = (turn.error && turn.error.message) || "The reply failed.";
       this.status.replaceChildren(h("div", { class: "status failed", role: "alert" },
         h("span", {}, message),
-        h("button", { type: "button", class: "btn btn-small", onclick: () => this.actions.regenerate(turn.id) },
-          "Retry")));
+        this.actions.regenerate && h("button", { type: "button", class: "btn btn-small",
+          onclick: () => this.actions.regenerate(turn.id) }, "Retry")));
       return;
     }
     // What the turn waits for before the model starts: "Uploading video.mp4 (40%)…".
@@ -150,7 +153,7 @@ export class TurnView {
         onclick: (e) => copyText(replyText(turn), e.currentTarget) }, "Copy"));
     }
     // A failed reply already offers Retry beside its message: one retry action, not two.
-    if (ctx.isLast && !running && turn.status !== "failed") {
+    if (ctx.isLast && !running && turn.status !== "failed" && this.actions.regenerate) {
       children.push(h("button", { type: "button", class: "icon-btn", "aria-label": "Regenerate", title: "Regenerate",
         onclick: () => this.actions.regenerate(turn.id) }, "↻ Regenerate"));
     }
@@ -167,7 +170,7 @@ export class TurnView {
         h("button", { type: "button", class: "icon-btn", "aria-label": "Next version", disabled: !sib.next,
           onclick: () => this.actions.select(sib.next) }, "›")));
     }
-    if (!this.editing && inputText(turn) !== null) {
+    if (!this.editing && inputText(turn) !== null && this.actions.edit) {
       children.push(h("button", { type: "button", class: "icon-btn", "aria-label": "Edit", title: "Edit message",
         onclick: () => this.startEdit() }, "Edit"));
     }
