@@ -9,9 +9,7 @@ from django.utils.html import format_html
 
 from conversations.interactions import output_text
 from conversations.models import Conversation, Turn
-from conversations.selectors import input_text
-
-REVIEW_PERMISSION = "conversations.review_conversation"
+from conversations.selectors import REVIEW_PERMISSION, input_text
 
 
 def _pretty_json(value: Any) -> str:

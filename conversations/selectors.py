@@ -8,7 +8,10 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from conversations.catalogue import model_info
-from conversations.models import Conversation, Turn
+from conversations.models import Attachment, Conversation, Turn
+
+# Staff with this permission may read any user's conversations, and so their files.
+REVIEW_PERMISSION = "conversations.review_conversation"
 
 
 def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Conversation:
@@ -23,6 +26,20 @@ def conversation_for_user(*, user: Any, conversation_id: uuid.UUID | str) -> Con
         return Conversation.objects.get(pk=conversation_id, owner=user)
     except Conversation.DoesNotExist:
         raise Http404("No such conversation.") from None
+
+
+def attachment_for_user(*, user: Any, attachment_id: uuid.UUID | str) -> Attachment:
+    """The user's own file (or any, for a reviewer), or Http404 (also for a malformed id)."""
+    if not user.is_authenticated:
+        raise Http404("No such file.")
+    try:
+        attachment = Attachment.objects.get(pk=uuid.UUID(str(attachment_id)))
+    except (ValueError, Attachment.DoesNotExist):
+        raise Http404("No such file.") from None
+    if attachment.owner_id != user.pk and not (
+            user.is_active and user.is_staff and user.has_perm(REVIEW_PERMISSION)):
+        raise Http404("No such file.")
+    return attachment
 
 
 def conversation_list(*, user: Any, query: str = "") -> QuerySet[Conversation]:

@@ -14,6 +14,7 @@ urlpatterns = [
         views.conversation_settings,
         name="conversation_settings",
     ),
+    path("files/<uuid:attachment_id>/", views.attachment_file, name="attachment_file"),
     # Always routed: the view answers 404 while ALLOW_SIGNUP is off, so the switch
     # takes effect without reloading the URLconf.
     path("accounts/signup/", views.signup, name="signup"),

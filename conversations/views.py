@@ -17,7 +17,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -207,6 +207,32 @@ def conversation_search(request: HttpRequest) -> HttpResponse:
         "conversations/_conversation_list.html",
         {"conversation_groups": _grouped(conversations), "q": q},
     )
+
+
+# A file is shown as itself, never as a page of ours: no script, no plugin, no form runs in
+# it even if a browser opened it as a document (and it is never served as HTML or SVG).
+FILE_POLICY = ("default-src 'none'; img-src 'self'; media-src 'self'; "
+               "style-src 'unsafe-inline'; sandbox")
+
+
+@login_required
+@require_GET
+def attachment_file(request: HttpRequest, attachment_id: uuid.UUID) -> HttpResponse:
+    """An uploaded or generated file, to its owner (and reviewers); `?download=1` saves it."""
+    attachment = selectors.attachment_for_user(user=request.user, attachment_id=attachment_id)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        logger.warning("attachment %s has no file at %s", attachment.pk, attachment.file.name)
+        raise Http404("No such file.") from None
+    response = FileResponse(handle, content_type=attachment.mime_type,
+                            as_attachment=request.GET.get("download") == "1",
+                            filename=attachment.name or str(attachment.pk))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = FILE_POLICY
+    # The same id is always the same bytes; private: a shared cache must not keep it.
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 def signup(request: HttpRequest) -> HttpResponse:
