@@ -2,6 +2,7 @@
 // Unknown types render as a neutral box naming the type; nothing throws on new types.
 
 import { h } from "./dom.js";
+import { openLightbox } from "./lightbox.js";
 import { hostOf, isInlineImage, renderMarkdown, renderMarkdownLive } from "./markdown.js";
 
 /** Render step `step`; `live` is true while this step is the one being generated. */
@@ -120,6 +121,8 @@ const MEDIA_LABELS = { image: "Image", audio: "Audio", video: "Video", document:
 function media(block, kind) {
   const mime = typeof block.mime_type === "string" ? block.mime_type : "";
   const label = `${MEDIA_LABELS[kind]}${mime ? ` (${mime})` : ""}`;
+  const file = storedFile(block);
+  if (file) return fileMedia(file, kind, label);
   const src = mediaSource(block, kind, mime);
   if (src && MEDIA_TAGS[kind] === "img") {
     return h("figure", { class: "media" }, h("img", { src, alt: block.name || "Generated image", loading: "lazy" }));
@@ -131,6 +134,44 @@ function media(block, kind) {
       h("a", { href: link.href, target: "_blank", rel: "noopener noreferrer nofollow" }, `Open ${label.toLowerCase()}`));
   }
   return h("p", { class: "media-link muted" }, label);
+}
+
+/** The file a block refers to (a generated image, an upload), when it is one of ours. */
+function storedFile(block) {
+  const ref = block.attachment;
+  if (!ref || typeof ref.url !== "string" || !ref.url.startsWith("/files/")) return null;
+  const url = resolve(ref.url);
+  if (!url || url.origin !== location.origin) return null;
+  const download = new URL(url);
+  download.searchParams.set("download", "1");
+  return { src: url.href, download: download.href, name: typeof ref.name === "string" ? ref.name : "",
+    size: Number.isFinite(ref.size) ? ref.size : null };
+}
+
+/** A stored file: shown (an image opens full size on click), with a download link. */
+function fileMedia(file, kind, label) {
+  const caption = h("figcaption", {},
+    h("span", { class: "muted" }, [file.name || label, file.size === null ? "" : ` · ${formatBytes(file.size)}`].join("")),
+    h("a", { class: "media-download", href: file.download, download: file.name || "" }, "Download"));
+  if (kind === "image") {
+    // A plain link to the file (a new tab with a modifier key or a middle click), and a
+    // lightbox on a plain click.
+    const open = h("a", { class: "media-open", href: file.src, target: "_blank", rel: "noopener noreferrer",
+      title: "Open full size", onclick: (e) => {
+        if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+        e.preventDefault();
+        openLightbox(file.src, file.name, file.download);
+      } }, h("img", { src: file.src, alt: file.name || "Generated image", loading: "lazy" }));
+    return h("figure", { class: "media" }, open, caption);
+  }
+  const player = MEDIA_TAGS[kind] ? h(MEDIA_TAGS[kind], { src: file.src, controls: true, preload: "metadata" }) : null;
+  return h("figure", { class: "media" }, player, caption);
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 /** A source the browser may load without asking: inline data, or a file on this site. */
