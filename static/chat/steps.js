@@ -61,9 +61,19 @@ function renderModelOutput(step, live) {
 const liveSteps = new WeakMap();   // streaming step -> its element
 const liveBlocks = new WeakMap();  // finished block of a streaming step -> its element
 
+const liveCited = new WeakMap();  // streaming text block with citations -> {key, el}
+
 function liveContent(block) {
-  if (block && block.type === "text" && !(block.annotations && block.annotations.length)) {
-    return renderMarkdownLive(block);
+  if (block && block.type === "text") {
+    if (!(block.annotations && block.annotations.length)) return renderMarkdownLive(block);
+    // Text keeps arriving after the first citations (appended to this same block), so the
+    // element is made again whenever the text or its citations changed.
+    const key = `${(block.text || "").length}/${block.annotations.length}`;
+    const seen = liveCited.get(block);
+    if (seen && seen.key === key) return seen.el;
+    const el = renderContent(block);
+    liveCited.set(block, { key, el });
+    return el;
   }
   return persistent(liveBlocks, block, () => renderContent(block));
 }
