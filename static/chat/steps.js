@@ -3,6 +3,7 @@
 
 import { h } from "./dom.js";
 import { openLightbox } from "./lightbox.js";
+import { searchSuggestions } from "./widget.js";
 import { hostOf, isInlineImage, renderMarkdown, renderMarkdownLive } from "./markdown.js";
 
 /** Render step `step`; `live` is true while this step is the one being generated. */
@@ -207,14 +208,8 @@ function resolve(uri) {
 
 function renderSearchResult(step) {
   const widgets = asList(step.result).map((r) => r && r.search_suggestions).filter(Boolean);
-  if (!widgets.length) return null;
-  // Google asks for its suggestion chips to be shown; they are HTML, so they live in a
-  // sandboxed frame without scripts, without our origin, and with no remote loads.
-  const csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
-  const doc = `<!doctype html><meta http-equiv="Content-Security-Policy" content="${csp}">`
-    + `<base target="_blank">${widgets.join("")}`;
-  return h("div", { class: "step search-suggestions" },
-    h("iframe", { sandbox: "allow-popups allow-popups-to-escape-sandbox", srcdoc: doc, title: "Search suggestions", loading: "lazy" }));
+  // Google asks for its suggestion chips to be shown: a sandboxed frame (widget.js).
+  return widgets.length ? searchSuggestions(widgets) : null;
 }
 
 function renderPlaces(step) {
