@@ -172,7 +172,8 @@ function fileMedia(file, kind, label) {
         if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
         e.preventDefault();
         openLightbox(file.src, file.name, file.download);
-      } }, h("img", { src: file.src, alt: file.name || "Generated image", loading: "lazy" }));
+      } }, h("img", { src: file.src, alt: file.name || "Generated image", loading: "lazy",
+        decoding: "async" }));
     return h("figure", { class: "media" }, open, caption);
   }
   const player = MEDIA_TAGS[kind] ? h(MEDIA_TAGS[kind], { src: file.src, controls: true, preload: "metadata" }) : null;
