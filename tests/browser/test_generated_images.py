@@ -22,7 +22,7 @@ def loaded(img) -> int:
 
 def generate(page, upstream, site) -> tuple[str, dict]:
     """Ask for the image_output transcript; the conversation id and the stored step."""
-    upstream.configure(delta_interval=0.8)  # a pause after the image, before the last words
+    upstream.configure(delta_interval=1.5)  # a pause after the image, before the last words
     upstream.script("image_output")
     conversation_id = new_chat(page, IMAGE_MODEL)
     say(page, "draw a sunset")
