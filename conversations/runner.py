@@ -15,13 +15,14 @@ import asyncio
 import copy
 import logging
 import uuid
-from collections import deque
+from collections import Counter, deque
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from . import checkpoints, media, payloads, selectors, services
 from .backends import Backend, BackendUnavailable, backend_for
+from .generated import carries_media, store_media
 from .interactions import APIError, InteractionsClient, InteractionsError
 from .interactions.errors import NotFoundError
 from .interactions.events import StepStop
@@ -108,6 +109,8 @@ class TurnRun:
         # While the outcome is being written: the turn as sockets that connect meanwhile
         # must see it (not yet ended; the last frame, which reaches them too, ends it).
         self._before_outcome: dict | None = None
+        self.owner_id = None  # of the conversation: its generated files are the owner's
+        self._media = Counter()  # generated media so far, by kind (image-1.png, image-2.png)
         self._background: set[asyncio.Task] = set()
 
     # -- the run ----------------------------------------------------------------------
@@ -139,6 +142,7 @@ class TurnRun:
     async def _run(self) -> None:
         await self.layer.group_add(runners_group_name(self.conversation_id), await hub_channel())
         conversation, parent, ancestors = await database_sync_to_async(_load)(self.turn)
+        self.owner_id = conversation.owner_id
         self.backend = backend_for(conversation.model, user=conversation.owner_id)
         body = payloads.request_body(conversation, self.turn, parent, ancestors)
         self.state.schema = payloads.sent_schema(body)
@@ -194,6 +198,10 @@ class TurnRun:
     async def _consume(self, body: dict) -> None:
         feed = self.state.feed
         async for event in self.backend.stream(body):
+            if carries_media(event):
+                # Saved before it is folded, and before the next event is read: nothing the
+                # state, a frame or a checkpoint holds has the bytes, and nothing overtakes it.
+                event = await store_media(event, owner_id=self.owner_id, numbers=self._media)
             feed(event)
             boundary = isinstance(event, StepStop)
             if boundary or self._flush_due():

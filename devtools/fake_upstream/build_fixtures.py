@@ -155,6 +155,69 @@ def search_grounding_ar() -> Transcript:
     ])
 
 
+# Several citations on one text block, overlapping and nested, one source cited twice, over
+# CJK, Arabic and emoji (a ZWJ sequence, a flag) and a bold span: offsets are UTF-8 bytes.
+CITATION_SENTENCES = (
+    "**東京**は日本の首都です 🗼。",
+    "北京是中国的首都，人口约2100万 👩\u200d💻。",
+    "القاهرة هي عاصمة مصر 🇪🇬 وأكبر مدنها.",
+    "All three are among the largest cities on Earth 🌍.",
+)
+CITATION_TEXT = " ".join(CITATION_SENTENCES)
+CITATION_SOURCES = {
+    "tokyo": ("https://www.metro.tokyo.lg.jp/english/", "東京都"),
+    "beijing": ("https://www.beijing.gov.cn/", "北京市人民政府"),
+    "cairo": ("https://ar.wikipedia.org/wiki/القاهرة", "القاهرة — ويكيبيديا"),
+    "cities": ("https://www.un.org/development/desa/pd/", "UN World Urbanization Prospects"),
+}
+# (source, the cited text): each cited segment is found in CITATION_TEXT.
+CITATIONS = (
+    ("tokyo", CITATION_SENTENCES[0]),
+    ("beijing", CITATION_SENTENCES[1]),
+    ("cairo", CITATION_SENTENCES[2]),
+    ("cities", " ".join(CITATION_SENTENCES[1:])),  # overlaps the two before and the last
+    ("tokyo", "largest cities"),  # the same source again, elsewhere
+    ("beijing", "人口约2100万 👩\u200d💻"),  # nested in its own source's span, ends after a ZWJ
+)
+
+
+def citation_annotations() -> list[dict[str, Any]]:
+    out = []
+    for source, segment in CITATIONS:
+        url, title = CITATION_SOURCES[source]
+        s, e = byte_span(CITATION_TEXT, segment)
+        out.append({"type": "url_citation", "url": url, "title": title,
+                    "start_index": s, "end_index": e})
+    return out
+
+
+def citations_multi() -> Transcript:
+    iid = "v1_ChdDaXRhdGlvbnNNdWx0aQ"
+    annotations = citation_annotations()
+    cut = CITATION_TEXT.index("عاصمة")  # deltas end mid-sentence, in each script
+    pieces = [CITATION_TEXT[:7], CITATION_TEXT[7:40], CITATION_TEXT[40:cut],
+              CITATION_TEXT[cut:-20], CITATION_TEXT[-20:]]
+    return Transcript("citations_multi", [
+        created(iid),
+        start(0, {"type": "google_search_call", "id": "srch_c1",
+                  "arguments": {"queries": ["東京 首都", "北京 人口", "عاصمة مصر"]}}),
+        stop(0),
+        start(1, {"type": "google_search_result", "call_id": "srch_c1", "result": []}),
+        delta(1, {"is_error": False, "type": "google_search_result",
+                  "result": [{"search_suggestions": "<div class=\"chips\">🔎 東京 · 北京 · "
+                              "القاهرة</div>"}]}),
+        stop(1),
+        start(2, {"type": "model_output"}),
+        *[text(2, piece) for piece in pieces[:3]],
+        delta(2, {"annotations": annotations[:2], "type": "text_annotation_delta"}),
+        *[text(2, piece) for piece in pieces[3:]],
+        delta(2, {"annotations": annotations[2:], "type": "text_annotation_delta"}),
+        stop(2),
+        completed(iid, usage={"total_tokens": 220, "total_input_tokens": 12,
+                              "total_output_tokens": 80, "total_tool_use_tokens": 128}),
+    ])
+
+
 def image_output() -> Transcript:
     iid = "v1_ChdJbWFnZU91dHB1dA"
     return Transcript("image_output", [
@@ -302,7 +365,7 @@ def error_event() -> Transcript:
     ])
 
 
-TRANSCRIPTS = (thought_summary, search_grounding_ar, image_output, function_call,
+TRANSCRIPTS = (thought_summary, search_grounding_ar, citations_multi, image_output, function_call,
                function_call_parallel, function_call_followup, code_execution, unknown_types,
                continuation_hop1, continuation_hop2, error_event)
 

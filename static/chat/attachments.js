@@ -5,7 +5,7 @@
 import { h } from "./dom.js";
 
 // Types the browser can show as a thumbnail before the upload (HEIC cannot: an icon).
-const PREVIEWABLE = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]);
+export const PREVIEWABLE = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]);
 const ICONS = { image: "🖼", audio: "🎵", video: "🎬", document: "📄" };
 const FILE_URL = /^\/files\/[0-9a-f-]{36}\/$/;  // our own file view, nothing else
 

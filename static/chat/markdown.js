@@ -7,9 +7,12 @@ const { markdownit, DOMPurify, hljs } = window;
 const md = markdownit({ html: false, linkify: true, typographer: false, highlight });
 md.renderer.rules.image = renderImage;
 
-const CITE_OPEN = "\uE000";   // private-use characters mark citation positions in the text:
-const CITE_CLOSE = "\uE001";  // markdown leaves them alone, we turn them into links afterwards
-const CITE_RE = /\uE000(\d+)\uE001/g;
+// Private-use characters mark citations in the text; markdown leaves them alone, and they
+// become elements afterwards: MARK.link + n + MARK.end is a "[n]" link to source n, and
+// MARK.start / MARK.stop + k + MARK.end open and close the span annotation k cites.
+const MARK = { link: "\uE000", end: "\uE001", start: "\uE002", stop: "\uE003" };
+const MARK_RE = /([\uE000\uE002\uE003])(\d+)\uE001/g;
+const HAS_MARK = /[\uE000\uE002\uE003]/;
 const HIGHLIGHT_LIMIT = 100_000;  // beyond this, highlighting costs more than it helps
 
 const PURIFY = {
@@ -39,9 +42,9 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 /** Render markdown text (with optional url citations) into a sanitized fragment. */
 export function renderMarkdown(text, annotations) {
   const sources = citationSources(annotations);
-  const source = sources.length ? insertCitationMarks(text, annotations, sources) : text;
-  const fragment = toFragment(source);
-  if (sources.length) linkCitations(fragment, sources);
+  const cited = sources.length ? citations(text, annotations, sources) : [];
+  const fragment = toFragment(cited.length ? insertCitationMarks(text, cited) : text);
+  if (cited.length) linkCitations(fragment, cited, sources);
   return { fragment, sources };
 }
 
@@ -183,51 +186,107 @@ function citationSources(annotations) {
   return sources;
 }
 
-/** Insert markers at each citation's end; indexes are UTF-8 byte offsets (half-open). */
-function insertCitationMarks(text, annotations, sources) {
-  const bytes = new TextEncoder().encode(text);
+/**
+ * The url citations of a text, each as {n: its source's number, from, to: the cited span
+ * as string indexes}. Annotation offsets are UTF-8 bytes (half-open); one inside a
+ * character moves to that character's end.
+ */
+function citations(text, annotations, sources) {
   const numbers = new Map(sources.map((s, i) => [s.url, i + 1]));
-  const marks = new Map();  // byte offset -> set of source numbers
-  for (const a of annotations) {
-    const n = numbers.get(a && a.url);
-    if (!n || !Number.isInteger(a.end_index)) continue;
-    const at = charBoundary(bytes, Math.min(Math.max(a.end_index, 0), bytes.length));
-    if (!marks.has(at)) marks.set(at, new Set());
-    marks.get(at).add(n);
+  const cited = (annotations || []).filter((a) => a && numbers.has(a.url) && Number.isInteger(a.end_index));
+  const at = stringIndexes(text, cited.flatMap((a) => [a.end_index, Number.isInteger(a.start_index) ? a.start_index : 0]));
+  return cited.map((a) => {
+    const to = at.get(a.end_index);
+    const from = Math.min(to, blockStart(text, at.get(Number.isInteger(a.start_index) ? a.start_index : 0)));
+    return { n: numbers.get(a.url), from, to };
+  });
+}
+
+/** String index of each UTF-8 byte offset in `offsets` (clamped to the text). */
+function stringIndexes(text, offsets) {
+  const wanted = [...new Set(offsets)].sort((x, y) => x - y);
+  const out = new Map();
+  let bytes = 0;
+  let i = 0;
+  for (const offset of wanted) {
+    while (bytes < offset && i < text.length) {
+      const cp = text.codePointAt(i);
+      bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+      i += cp > 0xffff ? 2 : 1;
+    }
+    out.set(offset, i);
   }
-  const decoder = new TextDecoder();
+  return out;
+}
+
+/** A span starting a line starts after its list bullet, heading or quote marker: a mark
+ * before those would turn the line into a paragraph. */
+function blockStart(text, i) {
+  if (i > 0 && text[i - 1] !== "\n") return i;
+  const prefix = /^(?:[ \t]*(?:[-*+]|\d{1,9}[.)]|#{1,6}|>)[ \t]+)+/.exec(text.slice(i));
+  return prefix ? i + prefix[0].length : i;
+}
+
+/** The text with marks: at each offset, spans that end, then "[n]" links, then spans that
+ * start (so a span ending where another starts does not include its link). */
+function insertCitationMarks(text, cited) {
+  const at = new Map();  // string index -> {stop: [k], link: Set of n, start: [k]}
+  const place = (i) => at.get(i) || at.set(i, { stop: [], link: new Set(), start: [] }).get(i);
+  cited.forEach((c, k) => {
+    place(c.to).stop.push(k);
+    place(c.to).link.add(c.n);
+    place(c.from).start.push(k);
+  });
   let out = "";
   let from = 0;
-  for (const at of [...marks.keys()].sort((x, y) => x - y)) {
-    out += decoder.decode(bytes.subarray(from, at));
-    for (const n of marks.get(at)) out += `${CITE_OPEN}${n}${CITE_CLOSE}`;
-    from = at;
+  for (const i of [...at.keys()].sort((x, y) => x - y)) {
+    const marks = at.get(i);
+    out += text.slice(from, i);
+    for (const k of marks.stop) out += `${MARK.stop}${k}${MARK.end}`;
+    for (const n of marks.link) out += `${MARK.link}${n}${MARK.end}`;
+    for (const k of marks.start) out += `${MARK.start}${k}${MARK.end}`;
+    from = i;
   }
-  return out + decoder.decode(bytes.subarray(from));
+  return out + text.slice(from);
 }
 
-function charBoundary(bytes, at) {
-  while (at < bytes.length && (bytes[at] & 0xc0) === 0x80) at += 1;
-  return at;
-}
-
-function linkCitations(root, sources) {
+/**
+ * Turn the marks into elements: each piece of text inside one or more cited spans becomes a
+ * <span class="cited" data-sources="1 3"> (spans overlap and cross markup, so one span per
+ * text node), and each link mark a "[n]" link.
+ */
+function linkCitations(root, cited, sources) {
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const nodes = [];
-  while (walker.nextNode()) {
-    if (walker.currentNode.data.includes(CITE_OPEN)) nodes.push(walker.currentNode);
-  }
+  while (walker.nextNode()) nodes.push(walker.currentNode);
+  const open = new Set();  // annotation numbers whose span we are in
   for (const node of nodes) {
+    if (!HAS_MARK.test(node.data) && !open.size) continue;
     const parts = document.createDocumentFragment();
     let last = 0;
-    for (const m of node.data.matchAll(CITE_RE)) {
-      parts.append(node.data.slice(last, m.index));
-      parts.append(citationLink(Number(m[1]), sources[Number(m[1]) - 1]));
+    for (const m of node.data.matchAll(MARK_RE)) {
+      parts.append(citedText(node.data.slice(last, m.index), open, cited, sources));
+      const number = Number(m[2]);
+      if (m[1] === MARK.start) open.add(number);
+      else if (m[1] === MARK.stop) open.delete(number);
+      else if (sources[number - 1]) parts.append(citationLink(number, sources[number - 1]));
       last = m.index + m[0].length;
     }
-    parts.append(node.data.slice(last));
+    parts.append(citedText(node.data.slice(last), open, cited, sources));
     node.replaceWith(parts);
   }
+}
+
+function citedText(text, open, cited, sources) {
+  // Whitespace between blocks (a "\n" between two list items) is not part of the sentence.
+  if (!open.size || !text || /^\s*\n\s*$/.test(text)) return text;
+  const numbers = [...new Set([...open].map((k) => cited[k].n))].sort((x, y) => x - y);
+  const span = document.createElement("span");
+  span.className = "cited";
+  span.dataset.sources = numbers.join(" ");
+  span.title = numbers.map((n) => sources[n - 1].title).join(" · ");
+  span.textContent = text;
+  return span;
 }
 
 function citationLink(n, source) {

@@ -1,8 +1,10 @@
 // One renderer per Interactions API step type (and per content block type).
 // Unknown types render as a neutral box naming the type; nothing throws on new types.
 
-import { renderAttachment } from "./attachments.js";
+import { PREVIEWABLE, renderAttachment } from "./attachments.js";
 import { copyText, h } from "./dom.js";
+import { openLightbox } from "./lightbox.js";
+import { searchSuggestions } from "./widget.js";
 import { hostOf, isInlineImage, renderMarkdown, renderMarkdownLive } from "./markdown.js";
 
 /** Render step `step`; `live` is true while this step is the one being generated.
@@ -64,9 +66,19 @@ function renderModelOutput(step, live, opts = {}) {
 const liveSteps = new WeakMap();   // streaming step -> its element
 const liveBlocks = new WeakMap();  // finished block of a streaming step -> its element
 
+const liveCited = new WeakMap();  // streaming text block with citations -> {key, el}
+
 function liveContent(block) {
-  if (block && block.type === "text" && !(block.annotations && block.annotations.length)) {
-    return renderMarkdownLive(block);
+  if (block && block.type === "text") {
+    if (!(block.annotations && block.annotations.length)) return renderMarkdownLive(block);
+    // Text keeps arriving after the first citations (appended to this same block), so the
+    // element is made again whenever the text or its citations changed.
+    const key = `${(block.text || "").length}/${block.annotations.length}`;
+    const seen = liveCited.get(block);
+    if (seen && seen.key === key) return seen.el;
+    const el = renderContent(block);
+    liveCited.set(block, { key, el });
+    return el;
   }
   return persistent(liveBlocks, block, () => renderContent(block));
 }
@@ -153,10 +165,15 @@ const MEDIA_TAGS = { image: "img", audio: "audio", video: "video" };
 const MEDIA_LABELS = { image: "Image", audio: "Audio", video: "Video", document: "Document" };
 
 function media(block, kind) {
-  const stored = block.attachment ? renderAttachment(block) : null;  // a file on this site
-  if (stored) return stored;
   const mime = typeof block.mime_type === "string" ? block.mime_type : "";
   const label = `${MEDIA_LABELS[kind]}${mime ? ` (${mime})` : ""}`;
+  // A file on this site: shown, played or opened full size; a document, or an image the
+  // browser cannot show (HEIC), as a chip with its name, size and a download.
+  const file = storedFile(block);
+  const shown = MEDIA_TAGS[kind] && (kind !== "image" || PREVIEWABLE.has(mime));
+  if (file && shown) return fileMedia(file, kind, label);
+  const chip = block.attachment ? renderAttachment(block) : null;
+  if (chip) return chip;
   const src = mediaSource(block, kind, mime);
   if (src && MEDIA_TAGS[kind] === "img") {
     return h("figure", { class: "media" }, h("img", { src, alt: block.name || "Generated image", loading: "lazy" }));
@@ -168,6 +185,43 @@ function media(block, kind) {
       h("a", { href: link.href, target: "_blank", rel: "noopener noreferrer nofollow" }, `Open ${label.toLowerCase()}`));
   }
   return h("p", { class: "media-link muted" }, label);
+}
+
+/** The file a block refers to (a generated image, an upload), when it is one of ours. */
+function storedFile(block) {
+  const ref = block.attachment;
+  if (!ref || typeof ref.url !== "string" || !ref.url.startsWith("/files/")) return null;
+  const url = resolve(ref.url);
+  if (!url || url.origin !== location.origin) return null;
+  return { src: url.pathname, download: `${url.pathname}?download=1`, name: typeof ref.name === "string" ? ref.name : "",
+    size: Number.isFinite(ref.size) ? ref.size : null };
+}
+
+/** A stored file: shown (an image opens full size on click), with a download link. */
+function fileMedia(file, kind, label) {
+  const caption = h("figcaption", {},
+    h("span", { class: "muted" }, [file.name || label, file.size === null ? "" : ` · ${formatBytes(file.size)}`].join("")),
+    h("a", { class: "media-download", href: file.download, download: file.name || "" }, "Download"));
+  if (kind === "image") {
+    // A plain link to the file (a new tab with a modifier key or a middle click), and a
+    // lightbox on a plain click.
+    const open = h("a", { class: "media-open", href: file.src, target: "_blank", rel: "noopener noreferrer",
+      title: "Open full size", onclick: (e) => {
+        if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+        e.preventDefault();
+        openLightbox(file.src, file.name, file.download);
+      } }, h("img", { src: file.src, alt: file.name || "Generated image", loading: "lazy",
+        decoding: "async" }));
+    return h("figure", { class: "media attachment" }, open, caption);
+  }
+  const player = h(MEDIA_TAGS[kind], { src: file.src, controls: true, preload: "metadata" });
+  return h("figure", { class: `media attachment attachment-${kind}` }, player, caption);
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 /** A source the browser may load without asking: inline data, or a file on this site. */
@@ -193,14 +247,8 @@ function resolve(uri) {
 
 function renderSearchResult(step) {
   const widgets = asList(step.result).map((r) => r && r.search_suggestions).filter(Boolean);
-  if (!widgets.length) return null;
-  // Google asks for its suggestion chips to be shown; they are HTML, so they live in a
-  // sandboxed frame without scripts, without our origin, and with no remote loads.
-  const csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
-  const doc = `<!doctype html><meta http-equiv="Content-Security-Policy" content="${csp}">`
-    + `<base target="_blank">${widgets.join("")}`;
-  return h("div", { class: "step search-suggestions" },
-    h("iframe", { sandbox: "allow-popups allow-popups-to-escape-sandbox", srcdoc: doc, title: "Search suggestions", loading: "lazy" }));
+  // Google asks for its suggestion chips to be shown: a sandboxed frame (widget.js).
+  return widgets.length ? searchSuggestions(widgets) : null;
 }
 
 function renderPlaces(step) {
