@@ -256,6 +256,8 @@ SOCKET_FRAME_BURST = envint("SOCKET_FRAME_BURST", "20")
 SOCKET_SEND_BUFFER_BYTES = envint("SOCKET_SEND_BUFFER_BYTES", str(16 * 1024 * 1024))
 # Turns of a branch sent at a time: on opening (the newest ones) and per "earlier" request.
 TURNS_PAGE = envint("TURNS_PAGE", "30")
+# Conversations a search lists (the best matches); more are summed up with a hint to narrow it.
+SEARCH_RESULTS = envint("SEARCH_RESULTS", "50")
 
 # The offline model (.env.example explains each): a GGUF file, run in its own process.
 LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M

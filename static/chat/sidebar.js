@@ -16,17 +16,23 @@ export function initSidebar() {
   markCurrent();
 }
 
-/** Replace the list with the server's rendering for the current search. */
+let searches = 0;  // a slower answer to an earlier search must not replace a newer one
+
+/** Replace the list with the server's rendering for the current search (titles and what
+ * was said, each result with a snippet of the matching message). */
 export async function refreshSidebar() {
   const form = document.getElementById("sidebar-search");
   const list = document.getElementById("conversation-list");
   if (!form || !list) return;
   const q = form.querySelector("input[name=q]").value;
   const url = `${form.dataset.searchUrl}?${new URLSearchParams({ q })}`;
+  const search = ++searches;
   try {
     const response = await fetch(url, { headers: { Accept: "text/html" } });
     if (!response.ok) return;
-    list.innerHTML = await response.text();  // our own server-rendered, escaped template
+    const html = await response.text();
+    if (search !== searches) return;
+    list.innerHTML = html;  // our own server-rendered, escaped template
     markCurrent();
   } catch {
     // offline: keep the list we have
