@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from conversations.export_views import export_selected_json, export_selected_markdown
 from conversations.interactions import output_text
 from conversations.models import Conversation, Turn
 from conversations.selectors import input_text
@@ -81,6 +82,7 @@ class ConversationAdmin(ReviewOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [TurnInline]
+    actions = [export_selected_json, export_selected_markdown]
 
 
 @admin.register(Turn)

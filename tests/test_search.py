@@ -1,5 +1,6 @@
 """Search over what was said (conversations/search.py), on SQLite (FTS5, or the `icontains`
-fallback) and on PostgreSQL (full-text search): the last test runs this file there."""
+fallback) and on PostgreSQL (full-text search): the last test runs this file (and the
+exports' and migrations' tests) there."""
 
 import os
 import subprocess
@@ -7,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from conversations import search, services
@@ -170,27 +170,19 @@ def test_postgresql_uses_the_gin_index(alice):
     assert "turn_text_search" in plan
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_goes_back_and_forth_keeping_the_turns_searchable(alice):
-    chat(alice, "migrating a pangolin", title="Pangolin")
-    call_command("migrate", "conversations", "0006_team", verbosity=0)
-    call_command("migrate", "conversations", verbosity=0)
-    connection.__dict__.pop("_chatsite_fts5", None)
-    assert found("pangolin", alice) == ["Pangolin"]
-
-
 @pytest.mark.skipif(os.getenv("DATABASE_URL", "").startswith("postgres"),
                     reason="already running on PostgreSQL")
-def test_search_runs_on_postgresql():
+def test_search_exports_and_migrations_run_on_postgresql():
     from tests.test_team import reachable, team_database
 
     if not reachable("127.0.0.1", 5432):
         pytest.skip("needs PostgreSQL on 5432")
     with team_database() as database:
         run = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests/test_search.py", "-q", "-rs",
-             "-p", "no:randomly", "-p", "no:cacheprovider"],
+            [sys.executable, "-m", "pytest", "tests/test_search.py", "tests/test_exports.py",
+             "tests/test_migrations.py", "-q", "-rs", "-p", "no:randomly",
+             "-p", "no:cacheprovider"],
             cwd=ROOT, env=dict(os.environ, DATABASE_URL=database), capture_output=True,
-            text=True, timeout=300)
+            text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "PostgreSQL's GIN index" not in run.stdout  # that test ran there, not skipped
