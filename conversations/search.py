@@ -1,7 +1,7 @@
 """Search over what was said (`Turn.text`: each message and its reply), in the database.
 
 PostgreSQL: its own full-text search (`websearch_to_tsquery`, `ts_rank`, `ts_headline`)
-over a GIN index on `to_tsvector('simple', text)` (migration 0007). SQLite: an FTS5 table
+over a stored `search_vector` column, GIN-indexed (migration 0007). SQLite: an FTS5 table
 that triggers keep in step with the turns (same migration). Any other database, or an
 SQLite built without FTS5: every word must appear in the text (`icontains`).
 
@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet, TextField, Value
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Expression, RawSQL
 from django.db.models.functions import Replace
 from django.utils.safestring import SafeString, mark_safe
 
@@ -105,10 +105,28 @@ def _pg_text() -> Replace:
     return Replace("text", Value("<"), Value("< "), output_field=TextField())
 
 
-def _pg_vector():
-    from django.contrib.postgres.search import SearchVector
+class StoredVector(Expression):
+    """The turn table's `search_vector` column (migration 0007; not in the model, as SQLite
+    has no tsvector), under whatever alias the query gives that table — also in subqueries."""
 
-    return SearchVector(_pg_text(), config=CONFIG)  # the GIN index's expression (0007)
+    def __init__(self, alias: str | None = None) -> None:
+        from django.contrib.postgres.search import SearchVectorField
+
+        super().__init__(output_field=SearchVectorField())
+        self.alias = alias
+
+    def resolve_expression(self, query=None, *args: Any, **kwargs: Any) -> "StoredVector":
+        return StoredVector(query.get_initial_alias())
+
+    def relabeled_clone(self, change_map: dict[str, str]) -> "StoredVector":
+        return StoredVector(change_map.get(self.alias, self.alias))
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        return f"{compiler.quote_name_unless_alias(self.alias)}.search_vector", []
+
+
+def _pg_vector() -> StoredVector:
+    return StoredVector()  # to_tsvector('simple', _pg_text()), stored
 
 
 def _fts5_term(term: Term, prefix: bool) -> str:

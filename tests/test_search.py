@@ -170,6 +170,7 @@ def test_postgresql_uses_the_gin_index(alice):
     assert "turn_text_search" in plan
 
 
+@pytest.mark.timeout(660)
 @pytest.mark.skipif(os.getenv("DATABASE_URL", "").startswith("postgres"),
                     reason="already running on PostgreSQL")
 def test_search_exports_and_migrations_run_on_postgresql():

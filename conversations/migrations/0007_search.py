@@ -1,19 +1,28 @@
 """Full-text search over Turn.text, in each database's own way (conversations/search.py).
 
-PostgreSQL: a GIN index on to_tsvector('simple', replace(text, '<', '< ')), built by Django
-from the same SearchVector the queries use (search._pg_vector), so the planner matches the
-expression exactly (`<` is spaced so that the parser never reads a `<script>` as a tag and
-skips the words after it).
+PostgreSQL: a stored generated column `search_vector` = to_tsvector('simple', text) with a
+GIN index on it. Stored, because ranking the matches needs each one's vector: recomputed
+from the text, a search matching 20,000 turns took 3 s; read from the column, 0.17 s.
+`<` is spaced (`< `) so that the parser never reads `<script>` as a tag and skips the words
+after it. The column is not in the model (SQLite has no tsvector): Django never writes it.
 SQLite: an FTS5 index whose content is a table of (integer id, turn id, text) that triggers
 on the turn table keep in step. Its own integer key because the turn table has none, and
 VACUUM may renumber the implicit rowids an FTS5 index would otherwise point at.
 An SQLite without FTS5 gets nothing here: search then falls back to `icontains`.
-Neither touches the migration state: the index is not part of any model.
+Neither touches the migration state.
 """
 
 from django.db import OperationalError, migrations
 
-INDEX = "turn_text_search"
+POSTGRESQL_CREATE = [
+    """ALTER TABLE conversations_turn ADD COLUMN search_vector tsvector GENERATED ALWAYS AS
+       (to_tsvector('simple'::regconfig, replace(text, '<', '< '))) STORED""",
+    "CREATE INDEX turn_text_search ON conversations_turn USING gin (search_vector)",
+]
+POSTGRESQL_DROP = [
+    "DROP INDEX IF EXISTS turn_text_search",
+    "ALTER TABLE conversations_turn DROP COLUMN IF EXISTS search_vector",
+]
 
 SQLITE_CREATE = [
     """CREATE TABLE conversations_turn_search (
@@ -50,16 +59,6 @@ SQLITE_DROP = [
 ]
 
 
-def _index():
-    from django.contrib.postgres.indexes import GinIndex
-    from django.contrib.postgres.search import SearchVector
-    from django.db.models import TextField, Value
-    from django.db.models.functions import Replace
-
-    text = Replace("text", Value("<"), Value("< "), output_field=TextField())
-    return GinIndex(SearchVector(text, config="simple"), name=INDEX)
-
-
 def _has_fts5(cursor) -> bool:
     try:
         cursor.execute("CREATE VIRTUAL TABLE temp.chatsite_fts5_probe USING fts5(x)")
@@ -69,25 +68,26 @@ def _has_fts5(cursor) -> bool:
     return True
 
 
+def _run(schema_editor, statements: list[str]) -> None:
+    with schema_editor.connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
 def forwards(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.add_index(apps.get_model("conversations", "Turn"), _index())
+        _run(schema_editor, POSTGRESQL_CREATE)
     elif vendor == "sqlite":
         with schema_editor.connection.cursor() as cursor:
-            if _has_fts5(cursor):
-                for statement in SQLITE_CREATE:
-                    cursor.execute(statement)
+            fts5 = _has_fts5(cursor)
+        if fts5:
+            _run(schema_editor, SQLITE_CREATE)
 
 
 def backwards(apps, schema_editor):
     vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.remove_index(apps.get_model("conversations", "Turn"), _index())
-    elif vendor == "sqlite":
-        with schema_editor.connection.cursor() as cursor:
-            for statement in SQLITE_DROP:
-                cursor.execute(statement)
+    _run(schema_editor, {"postgresql": POSTGRESQL_DROP, "sqlite": SQLITE_DROP}.get(vendor, []))
 
 
 class Migration(migrations.Migration):

@@ -193,6 +193,16 @@ function initFiles() {
   if (chatsMenu) chatsMenu.addEventListener("toggle", () => {
     if (chatsMenu.open) describeListedExports(chatsMenu);
   });
+  for (const menu of document.querySelectorAll(".popmenu")) {
+    menu.addEventListener("click", (e) => {
+      if (e.target.closest("a")) menu.open = false;  // the download starts; the menu is done
+    });
+  }
+  document.addEventListener("click", (e) => {
+    for (const menu of document.querySelectorAll(".popmenu[open]")) {
+      if (!menu.contains(e.target)) menu.open = false;
+    }
+  });
   const file = document.getElementById("import-file");
   if (file) file.addEventListener("change", () => {
     if (file.files.length) importFile(file.form);
