@@ -280,6 +280,11 @@ MAX_ATTACHMENTS_PER_MESSAGE = envint("MAX_ATTACHMENTS_PER_MESSAGE", "10")
 # read-only page, and the longest date range of the usage page.
 REVIEW_TURNS_PAGE = envint("REVIEW_TURNS_PAGE", "500")
 USAGE_MAX_DAYS = envint("USAGE_MAX_DAYS", "366")
+# Conversations a search lists (the best matches); more are summed up with a hint to narrow it.
+SEARCH_RESULTS = envint("SEARCH_RESULTS", "50")
+# Exports and imports of conversations as files (.env.example explains each).
+EXPORT_MAX_CONVERSATIONS = envint("EXPORT_MAX_CONVERSATIONS", "500")
+IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", str(50 * 1024 * 1024))
 
 # The offline model (.env.example explains each): a GGUF file, run in its own process.
 LOCAL_MODEL_PATH = os.getenv("LOCAL_MODEL_PATH", "")  # empty: the shipped SmolLM2 135M

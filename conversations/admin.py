@@ -29,7 +29,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from conversations import catalogue, policies, review
+from conversations import catalogue, policies, review, search
+from conversations.export_views import export_selected_json, export_selected_markdown
 from conversations.interactions import output_text
 from conversations.models import (
     RUNNING_STATUSES,
@@ -115,12 +116,6 @@ def _per_conversation(value: Any) -> Subquery:
     return Subquery(turns.annotate(value=value).values("value")[:1])
 
 
-def search_turn_text(term: str) -> QuerySet:
-    """Ids of conversations with a message or reply containing `term`: a plain scan of
-    Turn.text, which the sidebar's full-text search (conversations/search.py) may replace."""
-    return Turn.objects.filter(text__icontains=term).values("conversation_id")
-
-
 class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -154,6 +149,7 @@ class ConversationAdmin(ReviewOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [TurnInline]
+    actions = [export_selected_json, export_selected_markdown]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         newest = Turn.objects.filter(conversation=OuterRef("pk")).order_by("-created", "-id")
@@ -172,9 +168,10 @@ class ConversationAdmin(ReviewOnlyMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return found, duplicates
-        # Subqueries, not a join on turns: no duplicate rows, and the counts stay right.
-        return queryset.filter(Q(pk__in=found.values("pk")) | Q(pk__in=search_turn_text(term))), \
-            duplicates
+        # Subqueries, not a join on turns: no duplicate rows, and the counts stay right. The
+        # text of messages and replies is searched as the sidebar does (full-text).
+        said = search.conversation_ids(term)
+        return queryset.filter(Q(pk__in=found.values("pk")) | Q(pk__in=said)), duplicates
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view(review.review)

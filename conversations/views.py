@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import catalogue, protocol, selectors, services
+from conversations import catalogue, protocol, search, selectors, services
 from conversations.forms import RenameForm, SettingsForm
 from conversations.models import Conversation
 
@@ -67,8 +67,7 @@ def _render_chat(
         settings_form = SettingsForm(conversation=conversation, user=request.user)
     context = {
         "conversation": conversation,
-        "conversation_groups": _grouped(selectors.conversation_list(user=request.user, query=q)),
-        "q": q,
+        **_sidebar(request.user, q),
         "settings_form": settings_form,
         "chat_config": _client_config(conversation),
         "model_label": catalogue.model_info(
@@ -91,6 +90,16 @@ def _grouped(conversations: Iterable[Conversation]) -> list[dict[str, Any]]:
             groups.append({"label": label, "conversations": []})
         groups[-1]["conversations"].append(conversation)
     return groups
+
+
+def _sidebar(user: Any, q: str) -> dict[str, Any]:
+    """The sidebar list: by age of last activity, or a search's results, best first."""
+    if not q.strip():
+        return {"conversation_groups": _grouped(selectors.conversation_list(user=user)), "q": q}
+    results = search.search(q, owner=user)
+    groups = [{"label": "Results", "conversations": results.conversations}]
+    return {"conversation_groups": groups if results.conversations else [], "q": q,
+            "more_results": results.more}
 
 
 def _announce(conversation: Conversation) -> None:
@@ -190,9 +199,8 @@ def conversation_settings(request: HttpRequest, conversation_id: uuid.UUID) -> H
 @login_required
 @require_GET
 def conversation_search(request: HttpRequest) -> HttpResponse:
-    """The sidebar list filtered by title: an HTML fragment, or JSON when asked."""
-    q = request.GET.get("q", "")
-    conversations = selectors.conversation_list(user=request.user, query=q)
+    """The sidebar list searched by title and by what was said: an HTML fragment, or JSON."""
+    sidebar = _sidebar(request.user, request.GET.get("q", ""))
     if _wants_json(request):
         items = [
             {
@@ -200,15 +208,13 @@ def conversation_search(request: HttpRequest) -> HttpResponse:
                 "title": c.title,
                 "url": _chat_url(c),
                 "updated": c.updated.isoformat(),
+                "snippet": getattr(c, "snippet", ""),  # HTML: escaped text, <mark>ed matches
             }
-            for c in conversations
+            for group in sidebar["conversation_groups"] for c in group["conversations"]
         ]
-        return JsonResponse({"q": q, "conversations": items})
-    return render(
-        request,
-        "conversations/_conversation_list.html",
-        {"conversation_groups": _grouped(conversations), "q": q},
-    )
+        return JsonResponse({"q": sidebar["q"], "conversations": items,
+                             "more": sidebar.get("more_results", False)})
+    return render(request, "conversations/_conversation_list.html", sidebar)
 
 
 def signup(request: HttpRequest) -> HttpResponse:

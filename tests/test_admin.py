@@ -118,7 +118,8 @@ def listed(client, query: str = "") -> dict:
     import re
 
     page = client.get(f"/admin/conversations/conversation/{query}").content.decode()
-    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    rows = [re.sub(r'<td class="action-checkbox">.*?</td>', "", row, flags=re.S)
+            for row in re.findall(r"<tr>(.*?)</tr>", page, re.S)]  # the export actions' boxes
     table = {}
     for row in rows:
         cells = [re.sub(r"<[^>]+>", "", c).strip()

@@ -37,3 +37,21 @@ def test_0006_gives_old_turns_their_model_and_search_text():
 
     assert turn.model == "gemini-3.5-flash"
     assert turn.text == "Where do otters sleep?\nIn holts."
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("latest_after")
+def test_0009_makes_the_turns_before_it_searchable():
+    from conversations import search
+
+    old = migrate(("conversations", "0008_review"))
+    user = old.get_model("auth", "User").objects.create(username="old")
+    chat = old.get_model("conversations", "Conversation").objects.create(
+        owner=user, model="local", title="Otters")
+    old.get_model("conversations", "Turn").objects.create(
+        conversation=chat, client_id="c1", status="completed", text="Otters sleep in holts.")
+
+    migrate(("conversations", "0009_search"))
+    connection.__dict__.pop("_chatsite_fts5", None)  # the index came back: look again
+
+    assert list(search.conversation_ids("holts")) == [chat.pk]

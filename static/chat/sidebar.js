@@ -9,6 +9,7 @@ export function initSidebar() {
   initSearch();
   initMenu();
   initTheme();
+  initFiles();
   const list = document.getElementById("conversation-list");
   if (!list) return;
   list.addEventListener("click", onListClick);
@@ -16,17 +17,23 @@ export function initSidebar() {
   markCurrent();
 }
 
-/** Replace the list with the server's rendering for the current search. */
+let searches = 0;  // a slower answer to an earlier search must not replace a newer one
+
+/** Replace the list with the server's rendering for the current search (titles and what
+ * was said, each result with a snippet of the matching message). */
 export async function refreshSidebar() {
   const form = document.getElementById("sidebar-search");
   const list = document.getElementById("conversation-list");
   if (!form || !list) return;
   const q = form.querySelector("input[name=q]").value;
   const url = `${form.dataset.searchUrl}?${new URLSearchParams({ q })}`;
+  const search = ++searches;
   try {
     const response = await fetch(url, { headers: { Accept: "text/html" } });
     if (!response.ok) return;
-    list.innerHTML = await response.text();  // our own server-rendered, escaped template
+    const html = await response.text();
+    if (search !== searches) return;
+    list.innerHTML = html;  // our own server-rendered, escaped template
     markCurrent();
   } catch {
     // offline: keep the list we have
@@ -42,6 +49,8 @@ export function setSidebarTitle(id, title) {
 
 function markCurrent() {
   const current = document.body.dataset.conversationId;
+  const exportMenu = document.getElementById("export-menu");
+  if (exportMenu) exportMenu.hidden = !current;  // the new-chat page gains one on sending
   for (const item of document.querySelectorAll(".conv")) {
     const link = item.querySelector(".conv-link");
     if (item.dataset.id === current) link.setAttribute("aria-current", "page");
@@ -162,13 +171,68 @@ export async function postForm(form) {
 
 function errorMessage(data) {
   const errors = data && data.errors;
-  if (!errors) return data && data.message;
+  if (!errors) return data && (data.error || data.message);
   return Object.values(errors).flat().join(" ");
 }
 
 function csrfInput(item) {
   const token = item.querySelector("input[name=csrfmiddlewaretoken]");
   return h("input", { type: "hidden", name: "csrfmiddlewaretoken", value: token ? token.value : "" });
+}
+
+/** Exports of this chat or of the chats listed, and importing an export file. */
+function initFiles() {
+  const exportMenu = document.getElementById("export-menu");
+  if (exportMenu) exportMenu.addEventListener("toggle", () => {
+    const id = encodeURIComponent(document.body.dataset.conversationId || "");
+    for (const link of exportMenu.querySelectorAll("a[data-format]")) {
+      link.href = `/c/${id}/export?format=${link.dataset.format}`;
+    }
+  });
+  const chatsMenu = document.getElementById("chats-menu");
+  if (chatsMenu) chatsMenu.addEventListener("toggle", () => {
+    if (chatsMenu.open) describeListedExports(chatsMenu);
+  });
+  for (const menu of document.querySelectorAll(".popmenu")) {
+    menu.addEventListener("click", (e) => {
+      if (e.target.closest("a")) menu.open = false;  // the download starts; the menu is done
+    });
+  }
+  document.addEventListener("click", (e) => {
+    for (const menu of document.querySelectorAll(".popmenu[open]")) {
+      if (!menu.contains(e.target)) menu.open = false;
+    }
+  });
+  const file = document.getElementById("import-file");
+  if (file) file.addEventListener("change", () => {
+    if (file.files.length) importFile(file.form);
+  });
+}
+
+/** While a search is on, "export" means the chats it lists (at most the search's page). */
+function describeListedExports(menu) {
+  const searching = document.querySelector("#sidebar-search input[name=q]").value.trim();
+  const ids = [...document.querySelectorAll("#conversation-list .conv")].map((c) => c.dataset.id);
+  for (const link of menu.querySelectorAll(".export-listed")) {
+    const kind = link.dataset.format === "json" ? "JSON" : "Markdown (zip)";
+    const params = new URLSearchParams({ format: link.dataset.format });
+    if (searching) for (const id of ids) params.append("id", id);
+    link.href = `${link.dataset.url}?${params}`;
+    link.textContent = searching ? `Export the ${ids.length} chats listed as ${kind}`
+      : `Export all chats as ${kind}`;
+    link.hidden = searching && !ids.length;
+  }
+}
+
+async function importFile(form) {
+  toast("Importing…", "info");
+  const result = await postForm(form);
+  form.reset();
+  if (!result.ok) {
+    toast(result.message);
+    return;
+  }
+  window.location.assign(result.data.redirect);  // the page shows the import's notes
 }
 
 function initMenu() {
