@@ -1,5 +1,6 @@
 """The models this server offers and what each of them takes: the one owner of that list."""
 
+import importlib.util
 import os
 from dataclasses import dataclass
 
@@ -46,9 +47,16 @@ def local_model() -> Model:
     return Model(LOCAL_MODEL_ID, f"{name} (offline)", local=True)
 
 
+def offline_engine_installed() -> bool:
+    """False in an image built with OFFLINE_MODEL=0 (Dockerfile): no llama-cpp-python."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
 def available_models() -> list[Model]:
-    """The model picker: the offline model, plus Gemini when an API key is configured."""
-    return [local_model(), *(GEMINI_MODELS if settings.GEMINI_API_KEY else ())]
+    """The model picker: the offline model if its engine is installed, plus Gemini when an
+    API key is configured."""
+    local = [local_model()] if offline_engine_installed() else []
+    return [*local, *(GEMINI_MODELS if settings.GEMINI_API_KEY else ())]
 
 
 def default_model() -> str:
