@@ -8,6 +8,8 @@ PORT ?= 8000
 ARGS ?=
 # The browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
 CHROMIUM := /usr/bin/chromium
+# tests/test_nginx.py runs deploy/nginx/chatsite.conf in Debian's nginx (no service started).
+NGINX := /usr/sbin/nginx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # The offline model's engine (llama-cpp-python) compiles llama.cpp. By default it is built
@@ -39,13 +41,18 @@ run: $(VENV)/.installed secret-key
 	$(BIN)/python manage.py interrupt_turns
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
-test: $(VENV)/.installed-dev $(CHROMIUM)
+test: $(VENV)/.installed-dev $(CHROMIUM) $(NGINX)
 	$(BIN)/pytest $(ARGS)
 
 $(CHROMIUM):
 	@echo "Installing Debian's chromium for the browser tests"
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+$(NGINX):
+	@echo "Installing Debian's nginx for the reverse-proxy tests"
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y nginx-light
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

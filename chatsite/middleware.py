@@ -1,11 +1,14 @@
-"""A Content-Security-Policy for our pages: defence in depth for untrusted model output.
+"""Our middleware: a Content-Security-Policy for our pages, and a request id for logs.
 
-Model output is sanitized before it reaches the DOM; this policy is the second line: no
-script but our own files, no remote images, styles or frames, no plugins, no framing.
-The admin keeps Django's own behaviour.
+The policy is defence in depth for untrusted model output: that output is sanitized before
+it reaches the DOM, and this is the second line: no script but our own files, no remote
+images, styles or frames, no plugins, no framing. The admin keeps Django's own behaviour.
 """
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.signals import request_finished
+
+from chatsite import logs
 
 POLICY = "; ".join([
     "default-src 'self'",
@@ -29,8 +32,11 @@ def _protect(request, response):
     return response
 
 
-class ContentSecurityPolicyMiddleware:
-    """Works sync and async, so it adds no thread hop under daphne."""
+class HybridMiddleware:
+    """A middleware that works sync and async, so it adds no thread hop under daphne.
+
+    Subclasses implement `handle` and `ahandle` (the same logic, sync and async).
+    """
 
     sync_capable = True
     async_capable = True
@@ -42,8 +48,55 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         if iscoroutinefunction(self):
-            return self.__acall__(request)
+            return self.ahandle(request)
+        return self.handle(request)
+
+    def handle(self, request):
+        raise NotImplementedError
+
+    async def ahandle(self, request):
+        raise NotImplementedError
+
+
+class ContentSecurityPolicyMiddleware(HybridMiddleware):
+    def handle(self, request):
         return _protect(request, self.get_response(request))
 
-    async def __acall__(self, request):
+    async def ahandle(self, request):
         return _protect(request, await self.get_response(request))
+
+
+class RequestIdMiddleware(HybridMiddleware):
+    """Give each request an id (a sane incoming X-Request-ID, else a fresh one) that its
+    log lines carry and its response echoes, so a proxy's log and ours can be joined.
+
+    The id is unbound when the response is closed, not on the way out: Django logs 4xx
+    and 5xx responses after the middleware has returned.
+    """
+
+    def handle(self, request):
+        self._bind(request)
+        return self._echo(self.get_response(request))
+
+    async def ahandle(self, request):
+        self._bind(request)
+        return self._echo(await self.get_response(request))
+
+    @staticmethod
+    def _bind(request) -> None:
+        request.request_id = logs.request_id_from(request.headers.get("X-Request-ID"))
+        logs.request_id.set(request.request_id)
+
+    @staticmethod
+    def _echo(response):
+        response.headers["X-Request-ID"] = logs.request_id.get()
+        return response
+
+
+def _unbind_request_id(**kwargs) -> None:
+    # Under daphne each request is a task of its own and its id ends with it; a WSGI
+    # thread (or the test client's) serves the next request in the same context.
+    logs.request_id.set(None)
+
+
+request_finished.connect(_unbind_request_id, dispatch_uid="chatsite.unbind_request_id")

@@ -7,6 +7,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from chatsite import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # pytest sets PYTEST_VERSION for the whole session (and for servers it starts).
@@ -74,6 +76,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatsite.middleware.RequestIdMiddleware",
+    # Before the host check and the HTTPS redirect: load balancers ask by IP, over HTTP.
+    "chatsite.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "chatsite.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -306,11 +311,18 @@ if USE_HTTPS and not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False")
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
+    # A plain-HTTP request that reaches us anyway (a proxy sending port 80 through) is
+    # redirected; off for a proxy that does its own redirect and forwards both ports.
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "True")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"conversations": {"level": os.getenv("LOG_LEVEL", "INFO")}},
-}
+# Seconds /healthz waits for the database and the channel layer before answering 503.
+HEALTHZ_TIMEOUT = envint("HEALTHZ_TIMEOUT", "2")
+
+# LOG_FORMAT=json: one JSON object per line, with the request, turn and conversation ids.
+try:
+    LOGGING = logs.logging_config(os.getenv("LOG_FORMAT", "plain").strip().lower(),
+                                  os.getenv("LOG_LEVEL", "INFO"))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None

@@ -1,6 +1,7 @@
 """The models this server offers, the tools they can use, and which options each model takes:
 the one owner of that knowledge (forms, services, payloads and the page all ask here)."""
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -150,10 +151,16 @@ def local_model() -> Model:
                  structured_output=False)
 
 
+def offline_engine_installed() -> bool:
+    """False in an image built with OFFLINE_MODEL=0 (Dockerfile): no llama-cpp-python."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
 def available_models(user: Any = None) -> list[Model]:
-    """The model picker: the offline model, plus Gemini when an API key is configured;
-    with a user, only the models their access policy allows."""
-    models = [local_model(), *(GEMINI_MODELS if settings.GEMINI_API_KEY else ())]
+    """The model picker: the offline model if its engine is installed, plus Gemini when an
+    API key is configured; with a user, only the models their access policy allows."""
+    local = [local_model()] if offline_engine_installed() else []
+    models = [*local, *(GEMINI_MODELS if settings.GEMINI_API_KEY else ())]
     if user is None:
         return models
     from conversations import policies  # here: policies imports this module (for labels)

@@ -20,6 +20,8 @@ from collections import Counter, deque
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from chatsite import logs
+
 from . import checkpoints, media, payloads, selectors, services
 from .backends import Backend, BackendUnavailable, backend_for
 from .generated import carries_media, store_media
@@ -116,6 +118,7 @@ class TurnRun:
     # -- the run ----------------------------------------------------------------------
 
     async def run(self) -> None:
+        logs.bind_turn(self.turn_id, self.conversation_id)  # this task's log lines carry them
         # The first timed checkpoint comes a CHECKPOINT_INTERVAL in, not with the first delta.
         self._last_checkpoint = asyncio.get_running_loop().time()
         try:

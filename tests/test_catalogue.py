@@ -1,3 +1,5 @@
+import sys
+
 from django.test import override_settings
 
 from conversations import catalogue
@@ -18,6 +20,13 @@ def test_it_offers_only_the_local_model_without_a_key():
 def test_it_offers_gemini_with_a_key():
     assert ids() == ["local", "gemini-3.5-flash", "gemini-3-flash-preview",
                      "gemini-3.1-flash-image"]
+    assert catalogue.default_model() == "gemini-3.5-flash"
+
+
+@override_settings(GEMINI_API_KEY="key")
+def test_an_image_built_without_the_offline_model_offers_only_gemini(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if it were not installed
+    assert ids() == ["gemini-3.5-flash", "gemini-3-flash-preview", "gemini-3.1-flash-image"]
     assert catalogue.default_model() == "gemini-3.5-flash"
 
 
