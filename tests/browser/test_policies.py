@@ -29,9 +29,19 @@ def policy_of(site, username: str, **limits):
         site.query("DELETE FROM conversations_accesspolicy WHERE name = ?", f"test {username}")
 
 
+def tokens_used(site, username: str) -> int:
+    """What the user's turns spent so far (the site is shared: earlier tests spent some)."""
+    [(used,)] = site.query(
+        "SELECT COALESCE(SUM(CAST(json_extract(t.usage, '$.total_tokens') AS INTEGER)), 0) "
+        "FROM conversations_turn t JOIN conversations_conversation c ON t.conversation_id = c.id "
+        "JOIN auth_user u ON c.owner_id = u.id WHERE u.username = ?", username)
+    return used
+
+
 def test_a_send_over_the_quota_is_explained_and_the_text_kept(alice_page, site):
     page = alice_page
-    with policy_of(site, "alice", daily_tokens=3):
+    quota = tokens_used(site, "alice") + 3
+    with policy_of(site, "alice", daily_tokens=quota):
         conversation_id = new_chat(page)
         say(page, "hello quota")  # under the quota: it goes, and its reply spends it
         expect(reply(page)).to_contain_text("Echo: hello quota")
@@ -40,7 +50,7 @@ def test_a_send_over_the_quota_is_explained_and_the_text_kept(alice_page, site):
         say(page, "this one is over the quota")
 
         expect(page.locator(".toast").last).to_have_text(re.compile(
-            r"You have used your 3 tokens for today; the quota resets at midnight "
+            rf"You have used your {quota:,} tokens for today; the quota resets at midnight "
             r"\(in .+\)\."))
         box = page.get_by_role("textbox", name="Message")
         expect(box).to_have_value("this one is over the quota")
