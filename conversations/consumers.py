@@ -30,6 +30,8 @@ CLOSE_REAUTHENTICATE = 4001  # sign-in changed: reconnect, and the handshake che
 CLOSE_LOGGED_OUT = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_SOCKETS = 4429
+FILES_UNSUPPORTED = ("The offline model cannot see files: remove them, or choose a Gemini "
+                     "model in this conversation's settings.")
 SYNC_INTERVAL = 2.0  # seconds: a client asking for more snapshots gets one per interval
 
 
@@ -332,6 +334,10 @@ def _create_turn(*, conversation, client_id: str, parent_id: str | None, content
     if not _signed_in(session_key, user_pk):  # checked again on every turn the user asks for
         raise SignedOut
     conversation.refresh_from_db()  # settings may have changed since the socket connected
+    if catalogue.model_info(conversation.model).local and any(
+            isinstance(block, dict) and "attachment" in block for block in content):
+        # A regenerate of a message with files, after a switch to the offline model.
+        raise ValidationError(FILES_UNSUPPORTED, code="files_unsupported")
     before = conversation.title
     parent = None
     if parent_id is not None:  # what turn_create needs of it, not its (maybe large) steps
@@ -394,9 +400,7 @@ def _attachment_blocks(conversation, user_pk, ids: list[str], client_id: str) ->
     read files, and `not_found` (nothing created) when any of them is not the user's."""
     conversation.refresh_from_db(fields=["model"])  # it may have changed since connecting
     if catalogue.model_info(conversation.model).local:
-        raise FrameError("files_unsupported", "The offline model cannot see files: remove "
-                         "them, or choose a Gemini model in this conversation's settings.",
-                         client_id=client_id)
+        raise FrameError("files_unsupported", FILES_UNSUPPORTED, client_id=client_id)
     try:
         attachments = selectors.own_attachments(user_id=user_pk, ids=ids)
     except Attachment.DoesNotExist:

@@ -77,6 +77,25 @@ async def test_the_offline_model_takes_no_files(alice, conversation):
     assert "The offline model cannot see files" in answer["message"]
 
 
+async def test_a_regenerate_with_files_after_a_switch_to_the_offline_model_is_refused(alice,
+                                                                                      chat):
+    image = await Attachment.objects.acreate(**_row(alice, "a", "image", "image/png"))
+    async with socket(alice, chat) as ws:
+        await send(ws, type="send", client_id="c3", parent_id=None, text="What is this?",
+                   attachments=[str(image.pk)])
+        turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+        await frames_until_done(ws)
+        chat.model = "local"
+        await chat.asave(update_fields=["model"])
+        await send(ws, type="regenerate", client_id="c4", turn_id=turn_id)
+        answer = await ws.receive_json_from(timeout=5)
+
+    assert (answer["type"], answer["code"], answer["client_id"]) == (
+        "error", "files_unsupported", "c4")
+    assert "The offline model cannot see files" in answer["message"]
+    assert not await Turn.objects.filter(client_id="c4").aexists()
+
+
 async def test_too_many_files_are_refused(alice, chat, settings):
     settings.MAX_ATTACHMENTS_PER_MESSAGE = 2
     ids = [str((await Attachment.objects.acreate(**_row(alice, n, "image", "image/png"))).pk)
