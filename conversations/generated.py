@@ -10,8 +10,9 @@ so frames, checkpoints, the final write and snapshots carry a URL, never the byt
 block keeps every other field, in its place: a stateless replay (media.py) puts `data` back
 where `attachment` is and sends the block exactly as it came.
 
-`find_media` and `refer` are pure; `save_generated` is the service that writes, and
-`store_media` is what the runner awaits for an event that carries media.
+`find_media` and `refer` are pure; `save_generated` writes through the services (one row
+and file per owner and bytes, as uploads), and `store_media` is what the runner awaits
+for an event that carries media.
 """
 
 import asyncio
@@ -26,8 +27,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
 
+from . import services
 from .interactions.delta_handlers import copy_json
 from .interactions.events import Event, InteractionCompleted, StepDelta, StepStart
 from .models import Attachment
@@ -146,20 +147,10 @@ def save_generated(*, owner_id: Any, data: bytes, kind: str, name: str) -> Attac
 
     The same bytes generated again (or uploaded before) reuse the row and file there is.
     """
-    sha256 = hashlib.sha256(data).hexdigest()
-    existing = Attachment.objects.filter(owner_id=owner_id, sha256=sha256).first()
-    if existing is not None:
-        return existing
-    attachment = Attachment(owner_id=owner_id, sha256=sha256, kind=kind, name=name,
-                            size=len(data), mime_type=served_type(data, kind),
-                            source=Attachment.Source.GENERATED)
-    attachment.file.save(name, ContentFile(data), save=False)
-    try:
-        with transaction.atomic():  # a savepoint: another turn may store the same bytes now
-            attachment.save()
-    except IntegrityError:
-        attachment.file.delete(save=False)  # ours; the winner's file stays
-        return Attachment.objects.get(owner_id=owner_id, sha256=sha256)
+    attachment, _ = services.attachment_store_once(
+        owner_id=owner_id, sha256=hashlib.sha256(data).hexdigest(), content=ContentFile(data),
+        name=name, kind=kind, size=len(data), mime_type=served_type(data, kind),
+        source=Attachment.Source.GENERATED)
     return attachment
 
 

@@ -332,21 +332,31 @@ def attachment_create(*, owner: Any, upload: "Upload") -> Attachment:
 
 
 def _attachment_store(owner: Any, upload: "Upload") -> Attachment:
-    existing = Attachment.objects.filter(owner=owner, sha256=upload.sha256).first()
-    if existing is not None:
-        return _attachment_reuse(existing, upload)
-    attachment = Attachment(owner=owner, sha256=upload.sha256, mime_type=upload.mime_type,
-                            kind=upload.kind, name=upload.name, size=upload.size)
     # The name goes to attachment_path (by owner and hash); FileSystemStorage moves a
     # temporary upload into place (a rename): no copy is made.
-    attachment.file.save(upload.name, upload.file, save=False)
+    attachment, existed = attachment_store_once(
+        owner_id=owner.pk, sha256=upload.sha256, content=upload.file, name=upload.name,
+        mime_type=upload.mime_type, kind=upload.kind, size=upload.size)
+    return _attachment_reuse(attachment, upload) if existed else attachment
+
+
+def attachment_store_once(*, owner_id: Any, sha256: str, content: Any, name: str,
+                          **fields: Any) -> tuple[Attachment, bool]:
+    """The owner's one Attachment of these bytes, and whether it was there before: else
+    `content` is saved (under attachment_path) as a new one. Two stores of the same bytes
+    at once (another request, another turn) keep the winner's row and file."""
+    existing = Attachment.objects.filter(owner_id=owner_id, sha256=sha256).first()
+    if existing is not None:
+        return existing, True
+    attachment = Attachment(owner_id=owner_id, sha256=sha256, name=name, **fields)
+    attachment.file.save(name, content, save=False)
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a savepoint: the unique constraint decides the race
             attachment.save()
-    except IntegrityError:  # the same bytes, uploaded at the same moment in another request
-        attachment.file.delete(save=False)
-        return Attachment.objects.get(owner=owner, sha256=upload.sha256)
-    return attachment
+    except IntegrityError:
+        attachment.file.delete(save=False)  # ours; the winner's file stays
+        return Attachment.objects.get(owner_id=owner_id, sha256=sha256), False
+    return attachment, False
 
 
 def _attachment_reuse(attachment: Attachment, upload: "Upload") -> Attachment:
