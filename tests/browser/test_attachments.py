@@ -34,8 +34,11 @@ def sent_message(page):
     return page.locator(".turn:not(.pending) .msg-user").last
 
 
-def stored_attachments(site) -> list[tuple]:
-    return site.query("SELECT name, mime_type, kind FROM conversations_attachment ORDER BY name")
+def stored_attachments(site, *names: str) -> list[tuple]:
+    """The stored files of these names (the site is shared: other tests store files too)."""
+    marks = ", ".join("?" * len(names))
+    return site.query("SELECT name, mime_type, kind FROM conversations_attachment "
+                      f"WHERE name IN ({marks}) ORDER BY name", *names)
 
 
 def dispatch_files(page, selector: str, event: str, files: list[tuple[str, bytes, str]]) -> None:
@@ -84,9 +87,9 @@ def test_files_attached_by_button_show_in_the_sent_message(alice_page, site):
     expect(document.get_by_role("link", name="Download")).to_have_attribute(
         "href", re.compile(r"^/files/[0-9a-f-]{36}/\?download=1$"))
     expect(chips(page)).to_have_count(0)  # the composer is empty again
-    assert stored_attachments(site)[-3:] == [("cat.png", "image/png", "image"),
-                                             ("paper.pdf", "application/pdf", "document"),
-                                             ("purr.wav", "audio/wav", "audio")]
+    assert stored_attachments(site, "cat.png", "paper.pdf", "purr.wav") == [
+        ("cat.png", "image/png", "image"), ("paper.pdf", "application/pdf", "document"),
+        ("purr.wav", "audio/wav", "audio")]
 
 
 def test_dropped_and_pasted_files_are_attached_and_removable(alice_page):
