@@ -61,6 +61,16 @@ class BareRelay(Relay):
                 "--upstream", self.upstream]
 
 
+class DaphneFloor(Relay):
+    name = "daphne"
+    description = ("the bare relay's work as a raw ASGI app under daphne, no Django or "
+                   "Channels (the floor of daphne itself)")
+
+    def command(self, port: int) -> list[str]:
+        return [PYTHON, "-m", "bench.relays.daphne_floor", "--port", str(port),
+                "--upstream", self.upstream]
+
+
 class NaiveRelay(Relay):
     name = "naive"
     description = ("Channels under daphne: stock InMemoryChannelLayer (capacity 10,000), "
@@ -117,4 +127,4 @@ class Chatsite(Relay):
         return httpx.get(f"http://127.0.0.1:{port}/_bench/stats").json()["writes"]
 
 
-RELAYS = {"bare": BareRelay, "naive": NaiveRelay, "chatsite": Chatsite}
+RELAYS = {"bare": BareRelay, "daphne": DaphneFloor, "naive": NaiveRelay, "chatsite": Chatsite}
