@@ -40,7 +40,8 @@ def count_writes(execute, sql, params, many, context):
     match = WRITE.match(sql)
     if match:
         with _writes_lock:
-            writes[f"{match[1].split()[0].upper()} {match[2]}"] += 1
+            # executemany runs the statement once for each row of parameters.
+            writes[f"{match[1].split()[0].upper()} {match[2]}"] += len(params) if many else 1
     return execute(sql, params, many, context)
 
 
