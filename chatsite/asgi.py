@@ -2,8 +2,9 @@
 
 import os
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddleware
 from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
@@ -18,11 +19,25 @@ from conversations.routing import websocket_urlpatterns  # noqa: E402
 daphne_body.install()  # request bodies stay on disk until Django reads them
 transport.install()  # a socket whose client stops reading is dropped
 
+
+
+class SocketSessionMiddleware(SessionMiddleware):
+    """Channels' SessionMiddleware without its wrapper around `send`: the wrapper saves the
+    session and sets its cookie on an HTTP response, which a websocket never sends, yet it
+    inspects the session on every frame sent (2% of the server's CPU when streaming)."""
+
+    async def __call__(self, scope, receive, send):
+        wrapper = InstanceSessionWrapper(scope, send)
+        await wrapper.resolve_session()
+        return await self.inner(wrapper.scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": SameOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            CookieMiddleware(SocketSessionMiddleware(AuthMiddleware(
+                URLRouter(websocket_urlpatterns))))
         ),
     }
 )
