@@ -11,6 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
 from chatsite import daphne_body, transport  # noqa: E402
+from chatsite.middleware import WebsocketRequestIdMiddleware  # noqa: E402
 from chatsite.origin import SameOriginValidator  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -21,8 +22,8 @@ transport.install()  # a socket whose client stops reading is dropped
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginValidator(
+        "websocket": WebsocketRequestIdMiddleware(SameOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        )),
     }
 )
