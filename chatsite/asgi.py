@@ -12,6 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
 from chatsite import daphne_body, transport  # noqa: E402
+from chatsite.middleware import WebsocketRequestIdMiddleware  # noqa: E402
 from chatsite.origin import SameOriginValidator  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -35,9 +36,9 @@ class SocketSessionMiddleware(SessionMiddleware):
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginValidator(
+        "websocket": WebsocketRequestIdMiddleware(SameOriginValidator(
             CookieMiddleware(SocketSessionMiddleware(AuthMiddleware(
                 URLRouter(websocket_urlpatterns))))
-        ),
+        )),
     }
 )

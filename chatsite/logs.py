@@ -1,8 +1,9 @@
 """Structured logs: the ids of what a log line is about, and one JSON object per line.
 
-The ids live in context variables: a middleware sets the request id for each HTTP request,
-a turn's run sets its turn and conversation ids. asyncio tasks and sync_to_async threads
-copy the context they start in, so whatever a request or a turn does later carries them.
+The ids live in context variables: a middleware sets the request id for each HTTP request
+and each websocket connection, a turn's run sets its turn and conversation ids. asyncio
+tasks and sync_to_async threads copy the context they start in, so whatever a request or
+a turn does later carries them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ def bind_turn(turn: str, conversation: str) -> None:
     """Stamp the current task's log lines (and the tasks it starts) with a turn's ids."""
     turn_id.set(turn)
     conversation_id.set(conversation)
+
+
+def unbound() -> contextvars.Context:
+    """A copy of the current context without ids, for a task that serves everyone (one
+    started by whoever first needed it would otherwise stamp its lines with their ids)."""
+    context = contextvars.copy_context()
+    for var in CONTEXT.values():
+        context.run(var.set, None)
+    return context
 
 
 def request_id_from(header: str | None) -> str:

@@ -1,4 +1,5 @@
-"""Our middleware: a Content-Security-Policy for our pages, and a request id for logs.
+"""Our middleware: a Content-Security-Policy for our pages, and a request id for logs
+(of each HTTP request, and of each websocket connection).
 
 The policy is defence in depth for untrusted model output: that output is sanitized before
 it reaches the DOM, and this is the second line: no script but our own files, no remote
@@ -100,3 +101,25 @@ def _unbind_request_id(**kwargs) -> None:
 
 
 request_finished.connect(_unbind_request_id, dispatch_uid="chatsite.unbind_request_id")
+
+
+class WebsocketRequestIdMiddleware:
+    """ASGI middleware giving each websocket connection a request id, as
+    RequestIdMiddleware does each request: the handshake's sane X-Request-ID, else a fresh
+    one. The consumer's log lines carry it, and so do the turns it starts (their tasks
+    copy its context). It is also `scope["request_id"]`.
+
+    daphne sends no headers of ours in the handshake's answer, so it is not echoed: a
+    proxy joins its log line of the upgrade with ours through the id it sent.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            # Each connection is a task of its own: the id lives and ends with it.
+            header = dict(scope.get("headers") or ()).get(b"x-request-id", b"")
+            scope = dict(scope, request_id=logs.request_id_from(header.decode("latin-1")))
+            logs.request_id.set(scope["request_id"])
+        return await self.app(scope, receive, send)

@@ -10,6 +10,8 @@ import asyncio
 
 from channels.db import database_sync_to_async
 
+from chatsite import logs
+
 from . import services
 
 
@@ -24,7 +26,8 @@ class CheckpointWriter:
         """Queue a turn's checkpoint; a newer one replaces one not yet written."""
         self.pending[turn_id] = fields
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._write())
+            # One writer for every turn: its lines are none of theirs.
+            self._task = asyncio.create_task(self._write(), context=logs.unbound())
 
     async def settle(self, turn_id: str) -> None:
         """Before a turn's final write: drop its queued checkpoint, wait out one in flight."""

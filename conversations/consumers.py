@@ -17,6 +17,8 @@ from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
 
+from chatsite import logs
+
 from . import catalogue, limits, protocol, runner, selectors, services, signals
 from .models import RUNNING_STATUSES, Attachment, Conversation, Turn
 from .protocol import dumps
@@ -65,8 +67,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        logs.conversation_id.set(str(conversation.pk))  # this socket's log lines are about it
         self.counted = limits.sockets.open(user.pk, settings.MAX_SOCKETS_PER_USER)
         if not self.counted:
+            logger.warning("websocket refused: user %s has MAX_SOCKETS_PER_USER (%d) open",
+                           user.pk, settings.MAX_SOCKETS_PER_USER)
             await self.accept()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
@@ -129,6 +134,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if wait := self.rate.wait():  # dropped unread: a flood costs no parsing or database
             if not self.rate_told:  # said once per flood, so the refusals do not flood back
                 self.rate_told = True
+                logger.warning("websocket of user %s: frames dropped past "
+                               "SOCKET_FRAMES_PER_SECOND (%g)", self.scope["user"].pk,
+                               self.rate.rate)
                 await self.send_json({
                     "type": "error", "code": "rate_limited", "retry_after": limits.retry_after(
                         wait),

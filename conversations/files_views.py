@@ -1,4 +1,5 @@
-"""Uploading and serving attachments: `POST /files/` and `GET /files/<uuid>/`.
+"""Uploading and serving attachments: `POST /files/`, `GET /files/<uuid>/`, and a shared
+conversation's files through its link, `GET /shared/<token>/files/<uuid>/`.
 
 Apart from views.py (the chat pages) because both halves work at the level of bytes on the
 wire: upload handlers set before the body is parsed, and streamed, ranged responses.
@@ -66,6 +67,24 @@ def _receive(request: HttpRequest, handler: AttachmentUploadHandler) -> HttpResp
 def serve(request: HttpRequest, attachment_id: uuid.UUID) -> HttpResponse:
     """The file, to its owner or a reviewer (404 for anyone else), streamed, with ranges."""
     attachment = selectors.attachment_for_viewer(user=request.user, attachment_id=attachment_id)
+    # The bytes behind an id never change; `private`: shared caches must not keep them.
+    return _send(request, attachment, cache="private, max-age=86400")
+
+
+@login_required
+@require_safe
+def serve_shared(request: HttpRequest, token: str, attachment_id: uuid.UUID) -> HttpResponse:
+    """A file of a shared conversation, to anyone signed in with its link: 404 once the
+    link is revoked, and for a file no turn of that conversation refers to."""
+    conversation = selectors.conversation_shared(token=token)
+    attachment = selectors.shared_attachment(conversation=conversation,
+                                             attachment_id=attachment_id)
+    # Asked again each time (no-cache): a revoked link must stop showing it at once.
+    return _send(request, attachment, cache="private, no-cache")
+
+
+def _send(request: HttpRequest, attachment: Attachment, *, cache: str) -> HttpResponse:
+    """The file's bytes (or the range asked for), with headers that keep them inert."""
     try:
         path = attachment.file.path
         size = os.path.getsize(path)
@@ -86,8 +105,7 @@ def serve(request: HttpRequest, attachment_id: uuid.UUID) -> HttpResponse:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = f'"{attachment.sha256}"'
-    # The bytes behind an id never change; `private`: shared caches must not keep them.
-    response["Cache-Control"] = "private, max-age=86400"
+    response["Cache-Control"] = cache
     response["Content-Disposition"] = content_disposition_header(
         _as_download(request, attachment), attachment.name or "file")
     return _protect(response)

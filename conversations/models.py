@@ -163,6 +163,30 @@ class Attachment(models.Model):
         return self.name or f"Attachment {self.id}"
 
 
+class SpentUsage(models.Model):
+    """What a deleted turn had spent: its owner, model, time and usage, nothing it said.
+    Kept so that deleting a conversation gives nothing back: the quota, the message rate
+    and the usage page count these rows as they count turns (services.conversation_delete
+    writes them; a reply that ends after its conversation was deleted writes its usage
+    here)."""
+
+    turn_id = models.UUIDField(primary_key=True)  # the deleted turn's
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="+")
+    model = models.CharField(max_length=100, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    created = models.DateTimeField()  # the turn's: the windows count from it
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "created"], name="spent_usage_owner_created"),
+            models.Index(fields=["created"], name="spent_usage_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Spent by deleted turn {self.turn_id}"
+
+
 class ReviewLog(models.Model):
     """A reviewer opened a conversation: who, which, when, from where. Superusers read it;
     nobody edits or deletes it through the app, and it outlives the conversation."""

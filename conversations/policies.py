@@ -21,7 +21,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from conversations import catalogue
-from conversations.models import AccessPolicy, Turn
+from conversations.models import AccessPolicy, SpentUsage, Turn
 
 HOUR = timedelta(hours=1)
 
@@ -161,15 +161,23 @@ def _recent_turns(user_id: Any, since: datetime):
                                conversation__updated__gte=since, created__gte=since)
 
 
+def _recent_spent(user_id: Any, since: datetime):
+    """What the user's deleted turns since then had spent: it stays counted."""
+    return SpentUsage.objects.filter(owner_id=user_id, created__gte=since)
+
+
 def usage_of(user_id: Any, *, now: datetime | None = None) -> Usage:
-    """Tokens of the user's turns since local midnight and turns sent in the last hour:
-    one aggregate query."""
+    """Tokens of the user's turns since local midnight and turns sent in the last hour,
+    deleted ones included: one aggregate query each for turns and for deleted turns."""
     now = now or timezone.now()
     midnight, hour_ago = day_start(now), now - HOUR
-    totals = _recent_turns(user_id, min(midnight, hour_ago)).aggregate(
-        tokens=Sum(_TOKENS, filter=Q(created__gte=midnight) & _COUNTABLE),
-        messages=Count("pk", filter=Q(created__gte=hour_ago)))
-    return Usage(tokens_today=totals["tokens"] or 0, messages_last_hour=totals["messages"])
+    counts = {"tokens": Sum(_TOKENS, filter=Q(created__gte=midnight) & _COUNTABLE),
+              "messages": Count("pk", filter=Q(created__gte=hour_ago))}
+    since = min(midnight, hour_ago)
+    live = _recent_turns(user_id, since).aggregate(**counts)
+    gone = _recent_spent(user_id, since).aggregate(**counts)
+    return Usage(tokens_today=(live["tokens"] or 0) + (gone["tokens"] or 0),
+                 messages_last_hour=live["messages"] + gone["messages"])
 
 
 # -- refusals ---------------------------------------------------------------------------
@@ -246,8 +254,10 @@ def _check_messages(policy: Policy, usage: Usage, user_id: Any, now: datetime) -
 def _until_a_message_is_free(user_id: Any, over: int, now: datetime) -> float:
     """Seconds until the hour's count drops below the limit: until the turn that, once an
     hour old, leaves `limit - 1` in the window is that old (asked only on a refusal)."""
-    created = list(_recent_turns(user_id, now - HOUR).order_by("created")
-                   .values_list("created", flat=True)[over:over + 1])
+    since = now - HOUR
+    sent = _recent_turns(user_id, since).order_by().values_list("created", flat=True).union(
+        _recent_spent(user_id, since).values_list("created", flat=True), all=True)
+    created = list(sent.order_by("created")[over:over + 1])
     return _seconds(now, created[0] + HOUR) if created else 1.0
 
 

@@ -39,13 +39,15 @@ def _page(request: HttpRequest, total: int) -> dict[str, int]:
 
 
 def _read_only_page(request: HttpRequest, conversation: Conversation, *,
-                    back_url: str, reviewing: bool) -> HttpResponse:
+                    back_url: str, reviewing: bool, files: str | None = None) -> HttpResponse:
+    """`files`: where the page fetches the conversation's files (+ id + "/"), when not
+    from /files/."""
     page = _page(request, conversation.turns.count())
     turns = selectors.turns_page(conversation=conversation, offset=page["offset"],
                                  limit=page["size"])
     leaf = selectors.branch_leaf(conversation=conversation)
     data = {"conversation": selectors.conversation_to_dict(conversation), "turns": turns,
-            "leaf": str(leaf) if leaf else None}
+            "leaf": str(leaf) if leaf else None, "files": files}
     context = {
         "conversation": conversation,
         "owner_name": conversation.owner.get_username(),
@@ -93,7 +95,9 @@ def review(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
 def shared(request: HttpRequest, token: str) -> HttpResponse:
     """A conversation its owner shared: read-only, for anyone signed in; 404 once revoked."""
     conversation = selectors.conversation_shared(token=token)
-    return _read_only_page(request, conversation, back_url=reverse("index"), reviewing=False)
+    # Its files come through the link too: /files/ serves only their owner and reviewers.
+    return _read_only_page(request, conversation, back_url=reverse("index"), reviewing=False,
+                           files=reverse("shared", args=[token]) + "files/")
 
 
 def share_state(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:

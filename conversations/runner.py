@@ -250,6 +250,8 @@ class TurnRun:
                 seq=state.seq, usage=assembler.usage, error=state.error,
                 last_event_id=assembler.last_event_id or "",
                 interaction_id=assembler.interaction_id or "", output_check=state.output_check)
+            logger.info("turn %s %s%s", self.turn_id, state.status,
+                        f" ({state.error['code']})" if state.error else "")
             if text is not None:
                 self._outbox.append(text)
             await self._drain()
@@ -352,7 +354,8 @@ async def hub_channel() -> str:
         # The default prefix: Redis reads every process-local channel through one queue
         # named by it, so a channel with another prefix would never be read.
         channel = await layer.new_channel()
-        _hub[loop] = (channel, asyncio.create_task(_serve_hub(layer, channel)))
+        _hub[loop] = (channel, asyncio.create_task(_serve_hub(layer, channel),
+                                                   context=logs.unbound()))
     return _hub[loop][0]
 
 

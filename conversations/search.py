@@ -1,14 +1,19 @@
 """Search over what was said (`Turn.text`: each message and its reply), in the database.
 
 PostgreSQL: its own full-text search (`websearch_to_tsquery`, `ts_rank`, `ts_headline`)
-over a stored `search_vector` column, GIN-indexed (migration 0007). SQLite: an FTS5 table
-that triggers keep in step with the turns (same migration). Any other database, or an
-SQLite built without FTS5: every word must appear in the text (`icontains`).
+over a stored `search_vector` column, GIN-indexed (migrations 0009 and 0010). SQLite: an
+FTS5 table that triggers keep in step with the turns (migration 0009). Any other database,
+or an SQLite built without FTS5: every word must appear in the text (`icontains`, which
+counts accents).
 
 The query syntax is the web-search one everywhere: words (all must match), "a phrase",
 `-word` (must not match), `OR`. The last word also matches as a prefix, so results follow
-what is being typed. The `simple` configuration and unicode61 tokenizer: words are lower-cased,
-never stemmed — a team's chats are in many languages, and a stemmed word cannot be prefix-matched.
+what is being typed. A query of only `-word`s lists the conversations that never say them.
+Words are lower-cased and never stemmed (a team's chats are in many languages, and a
+stemmed word cannot be prefix-matched), and their accents are ignored: PostgreSQL's
+`chatsite_search` configuration is `simple` behind `unaccent`, SQLite's tokenizer is
+unicode61 with `remove_diacritics 2`. Beyond accents, `unaccent` also spells out letters
+such as ß, æ, ø, ł (`strasse` finds `Straße` on PostgreSQL only).
 """
 
 import html
@@ -26,7 +31,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from conversations.models import Conversation, Turn
 
-CONFIG = "simple"  # the GIN index is built on exactly this configuration (migration 0007)
+CONFIG = "chatsite_search"  # the GIN index is built on exactly this one (migration 0010)
 FTS_TABLE = "conversations_turn_fts"  # FTS5, external content: the table below
 FTS_CONTENT = "conversations_turn_search"  # (id INTEGER PRIMARY KEY, turn_id, text)
 # Around each match in a snippet, replaced by <mark> after the text is escaped; control
@@ -44,7 +49,18 @@ class Term:
 
 def parse(query: str) -> list[list[Term]]:
     """Web-search syntax as OR-groups of AND-ed terms: `a "b c" -d OR e` is
-    [[a, "b c", -d], [e]] (OR binds loosest, as in websearch_to_tsquery)."""
+    [[a, "b c", -d], [e]] (OR binds loosest, as in websearch_to_tsquery). A group of only
+    excluded terms is left out (see `excluded_only`)."""
+    return [g for g in _groups(query) if any(not t.negated for t in g)]
+
+
+def excluded_only(query: str) -> list[Term]:
+    """The terms of a query made only of excluded ones (`-draft -"old plan"`), else []."""
+    terms = [t for group in _groups(query) for t in group]
+    return terms if all(t.negated for t in terms) else []
+
+
+def _groups(query: str) -> list[list[Term]]:
     groups: list[list[Term]] = [[]]
     for match in re.finditer(r'(-?)"([^"]*)"?|(\S+)', query):
         negated, phrase, word = match.group(1), match.group(2), match.group(3)
@@ -57,7 +73,7 @@ def parse(query: str) -> list[list[Term]]:
         text = phrase if phrase is not None else word
         if re.search(r"\w", text):
             groups[-1].append(Term(text, bool(negated), phrase is not None))
-    return [g for g in groups if any(not t.negated for t in g)]
+    return groups
 
 
 def _prefix_word(query: str) -> str:
@@ -106,7 +122,7 @@ def _pg_text() -> Replace:
 
 
 class StoredVector(Expression):
-    """The turn table's `search_vector` column (migration 0007; not in the model, as SQLite
+    """The turn table's `search_vector` column (migration 0010; not in the model, as SQLite
     has no tsvector), under whatever alias the query gives that table — also in subqueries."""
 
     def __init__(self, alias: str | None = None) -> None:
@@ -126,7 +142,7 @@ class StoredVector(Expression):
 
 
 def _pg_vector() -> StoredVector:
-    return StoredVector()  # to_tsvector('simple', _pg_text()), stored
+    return StoredVector()  # to_tsvector(CONFIG, _pg_text()), stored
 
 
 def _fts5_term(term: Term, prefix: bool) -> str:
@@ -181,10 +197,25 @@ def _matching_turns(query: str) -> QuerySet[Turn]:
 def conversation_ids(query: str, owner: Any = None) -> QuerySet:
     """Ids of the conversations with a message or reply matching `query` (web-search
     syntax); `owner=None`: everyone's (for reviewers). A lazy queryset, for `pk__in=`."""
+    if excluded := excluded_only(query):
+        return _without(excluded, owner).values_list("pk", flat=True)
     turns = _matching_turns(query)
     if owner is not None:
         turns = turns.filter(conversation__owner=owner)
     return turns.values_list("conversation_id", flat=True).distinct().order_by()
+
+
+def _without(terms: list[Term], owner: Any) -> QuerySet[Conversation]:
+    """The conversations in which none of `terms` is said, nor in the title: what a query
+    of only `-word`s means (one turn without the word would not make a chat without it)."""
+    # "a" OR "b c", a space after it so that no word is matched as a prefix.
+    said = " OR ".join('"' + t.words.replace('"', " ") + '"' for t in terms) + " "
+    conversations = Conversation.objects.exclude(pk__in=conversation_ids(said, owner))
+    if owner is not None:
+        conversations = conversations.filter(owner=owner)
+    for term in terms:
+        conversations = conversations.exclude(title__icontains=term.words)
+    return conversations
 
 
 # --- the sidebar: best turn per conversation, ranked, with a snippet ----------------------
@@ -297,6 +328,11 @@ def search(query: str, *, owner: Any) -> Results:
     """The owner's conversations matching `query` in a title or in what was said: title
     matches first, then by relevance, then newest; each with a snippet of its best turn."""
     limit = settings.SEARCH_RESULTS
+    if excluded := excluded_only(query):  # nothing to rank or quote: the newest first
+        found = list(_without(excluded, owner).order_by("-updated")[:limit + 1])
+        for conversation in found:
+            conversation.snippet = mark("")
+        return Results(conversations=found[:limit], more=len(found) > limit)
     backend = _backend()
     # Not stripped: a space after the last word says it is whole (no prefix matching).
     best = {c: (t, score) for c, t, score in BEST[backend](query, owner)}

@@ -246,6 +246,36 @@ def attachment_for_viewer(*, user: Any, attachment_id: uuid.UUID | str) -> Attac
     return attachment
 
 
+def shared_attachment(*, conversation: Conversation, attachment_id: uuid.UUID | str
+                      ) -> Attachment:
+    """A file a turn of the shared `conversation` refers to (from its input or its steps),
+    or Http404: a link shows its own conversation's files, none other of the owner's."""
+    try:
+        attachment = Attachment.objects.get(pk=uuid.UUID(str(attachment_id)),
+                                            owner_id=conversation.owner_id)
+    except (ValueError, Attachment.DoesNotExist):
+        raise Http404("No such file.") from None
+    wanted = str(attachment.pk)
+    # The JSON's text finds the turns that may refer to it; only a block's reference counts.
+    mentions = (Turn.objects.filter(conversation=conversation)
+                .filter(Q(input__icontains=wanted) | Q(steps__icontains=wanted))
+                .values_list("input", "steps"))
+    if not any(wanted in attachment_ids(value) for turn in mentions for value in turn):
+        raise Http404("No such file.")
+    return attachment
+
+
+def attachment_ids(value: Any) -> set[str]:
+    """The ids of the stored files the content blocks in `value` refer to, at any depth."""
+    if isinstance(value, dict):
+        if isinstance(value.get("attachment"), dict):
+            return {str(value["attachment"].get("id"))}
+        value = list(value.values())
+    if isinstance(value, list):
+        return set().union(*(attachment_ids(item) for item in value))
+    return set()
+
+
 def own_attachments(*, user_id: Any, ids: list[str]) -> list[Attachment]:
     """The user's own attachments `ids`, in that order; Attachment.DoesNotExist when any of
     them is not (a malformed id, another user's file, or none at all)."""

@@ -15,7 +15,14 @@ from django.utils import timezone
 from conversations import options, policies
 from conversations.catalogue import TOOL_NAMES, available_models, disabled_tools, model_info
 from conversations.interactions import output_text
-from conversations.models import RUNNING_STATUSES, Attachment, Conversation, ReviewLog, Turn
+from conversations.models import (
+    RUNNING_STATUSES,
+    Attachment,
+    Conversation,
+    ReviewLog,
+    SpentUsage,
+    Turn,
+)
 from conversations.selectors import input_text
 
 if TYPE_CHECKING:
@@ -39,7 +46,18 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
+@transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation, keeping what its turns spent (SpentUsage): the ones with
+    usage, still running, or in the message rate's hour."""
+    counted = (Q(usage__isnull=False) | Q(status__in=RUNNING_STATUSES)
+               | Q(created__gte=timezone.now() - policies.HOUR))
+    # Locked: a reply that ends meanwhile writes its usage after this, into SpentUsage.
+    turns = (Turn.objects.select_for_update().filter(counted, conversation=conversation)
+             .values_list("pk", "model", "usage", "created"))
+    SpentUsage.objects.bulk_create(
+        SpentUsage(turn_id=pk, owner_id=conversation.owner_id, model=model, usage=usage,
+                   created=created) for pk, model, usage, created in turns)
     conversation.delete()
 
 
@@ -317,7 +335,7 @@ def turn_finish(
 ) -> None:
     """Store a turn's final state in one UPDATE (and its reply's text, for search)."""
     reply = output_text(steps)
-    Turn.objects.filter(pk=turn_id).update(
+    stored = Turn.objects.filter(pk=turn_id).update(
         status=_known_status(status, Turn.Status.INCOMPLETE),
         steps=steps,
         text=Concat(F("text"), Value(f"\n{reply}")) if reply else F("text"),
@@ -328,6 +346,8 @@ def turn_finish(
         updated=timezone.now(),
         **_ids(last_event_id, interaction_id),
     )
+    if not stored and usage:  # its conversation was deleted while it ran
+        SpentUsage.objects.filter(turn_id=turn_id).update(usage=usage)
 
 
 def attachment_remember_remote(*, attachment_id: Any, name: str, uri: str,

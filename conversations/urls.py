@@ -23,6 +23,8 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/share", review.share, name="conversation_share"),
     path("c/<uuid:conversation_id>/unshare", review.unshare, name="conversation_unshare"),
     path("shared/<str:token>/", review.shared, name="shared"),
+    path("shared/<str:token>/files/<uuid:attachment_id>/", files_views.serve_shared,
+         name="shared_file"),
     # Always routed: the view answers 404 while ALLOW_SIGNUP is off, so the switch
     # takes effect without reloading the URLconf.
     path("accounts/signup/", views.signup, name="signup"),

@@ -1,5 +1,5 @@
 """Tokens per user, per model and per day, from the turns' stored usage (Interactions API
-usage objects): the admin's usage page, its bar chart and its CSV download.
+usage objects), deleted turns' included: the admin's usage page, its chart and its CSV.
 
 Summed in the database; a day is a day of Turn.created in the site's TIME_ZONE.
 """
@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from conversations.models import Turn
+from conversations.models import SpentUsage, Turn
 from conversations.selectors import can_review
 
 # Our column -> the usage object's field (protocol reference, section 4.2).
@@ -40,19 +40,31 @@ def _tokens(field: str) -> Coalesce:
 
 
 def usage_rows(*, start: date, end: date) -> list[dict[str, Any]]:
-    """One row per day, user and model with usage in [start, end]: turns and token sums.
-    Turns without usage (queued, failed before the first byte, older ones) count nothing."""
+    """One row per day, user and model with usage in [start, end]: turns and token sums,
+    deleted turns (SpentUsage) included. Turns without usage (queued, failed before the
+    first byte, older ones) count nothing."""
     zone = _site_zone()
     since = datetime.combine(start, time.min, zone)
     until = datetime.combine(end + timedelta(days=1), time.min, zone)
-    rows = (Turn.objects.filter(created__gte=since, created__lt=until, usage__isnull=False)
-            .annotate(day=TruncDate("created", tzinfo=zone),
-                      user=F("conversation__owner__username"))
+    rows: dict[tuple, dict[str, Any]] = {}
+    for sums in (_sums(Turn.objects, "conversation__owner__username", since, until),
+                 _sums(SpentUsage.objects, "owner__username", since, until)):
+        for row in sums:
+            same = rows.setdefault((row["day"], row["user"], row["model"]), row)
+            if same is not row:
+                for name in ("turns", *TOKENS):
+                    same[name] += row[name]
+    # Sorted here: the databases' collations would order "@bob" and "alice" differently.
+    return [rows[key] for key in sorted(rows)]
+
+
+def _sums(rows: Any, user: str, since: datetime, until: datetime) -> Any:
+    """Turns and token sums of `rows` (turns, or deleted turns) per day, user and model."""
+    return (rows.filter(created__gte=since, created__lt=until, usage__isnull=False)
+            .annotate(day=TruncDate("created", tzinfo=_site_zone()), user=F(user))
             .values("day", "user", "model")
             .annotate(turns=Count("pk"), **{name: _tokens(f) for name, f in TOKENS.items()})
             .order_by())
-    # Sorted here: the databases' collations would order "@bob" and "alice" differently.
-    return sorted(rows, key=lambda row: (row["day"], row["user"], row["model"]))
 
 
 def total(rows: list[dict[str, Any]]) -> dict[str, int]:

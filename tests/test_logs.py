@@ -1,19 +1,25 @@
 """Structured logs: LOG_FORMAT=json lines, request ids, turn ids."""
 
 import asyncio
-import io
 import json
 import logging
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from chatsite import logs
+from chatsite.asgi import application
 from chatsite.logs import ContextFilter, JsonFormatter
 from conversations import services
+from tests.streaming import frames_until_done, send
+from tests.test_asgi import headers
 from tests.test_healthz import daphne
 from tests.test_settings import run
 
@@ -80,19 +86,34 @@ def test_a_requests_log_line_from_daphne_is_json_with_its_request_id(tmp_path):
     assert entry["logger"] == "django.request" and entry["status_code"] == 404
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_a_turns_log_lines_carry_its_turn_and_conversation(alice, settings,
-                                                                 fake_upstream):
-    from conversations import runner
+class JsonLines(logging.Handler):
+    """The app's log lines as LOG_FORMAT=json writes them, parsed, while it is attached."""
 
-    settings.GEMINI_API_KEY = fake_upstream.api_key
-    settings.GEMINI_API_BASE_URL = fake_upstream.base_url
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter())
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[dict] = []
+        self.addFilter(ContextFilter())
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entries.append(json.loads(self.format(record)))
+
+
+@contextmanager
+def json_lines() -> Iterator[list[dict]]:
+    handler = JsonLines()
     logging.getLogger("conversations").addHandler(handler)
     try:
+        yield handler.entries
+    finally:
+        logging.getLogger("conversations").removeHandler(handler)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_turns_log_lines_carry_its_turn_and_conversation(alice, gemini):
+    from conversations import runner
+
+    with json_lines() as entries:
         chat = await asyncio.to_thread(services.conversation_create, owner=alice,
                                        model="gemini-3.5-flash")
         turn, _ = await asyncio.to_thread(services.turn_create, conversation=chat,
@@ -101,9 +122,83 @@ async def test_a_turns_log_lines_carry_its_turn_and_conversation(alice, settings
         conversation_id = str(chat.pk)
         await chat.adelete()  # the run logs that the conversation is gone
         await runner.start(turn).task
-    finally:
-        logging.getLogger("conversations").removeHandler(handler)
-    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
     [entry] = [e for e in entries if "conversation is gone" in e["message"]]
     assert entry["turn_id"] == str(turn.pk) and entry["conversation_id"] == conversation_id
     assert entry["logger"] == "conversations.runner" and entry["level"] == "INFO"
+
+
+async def socket_with_id(client, chat, request_id: str | None) -> WebsocketCommunicator:
+    """A socket through the deployed stack, its snapshot read."""
+    extra = {} if request_id is None else {"x_request_id": request_id}
+    communicator = WebsocketCommunicator(
+        application, f"/ws/conversations/{chat.pk}/",
+        headers=headers(client, "http://localhost", **extra))
+    assert (await communicator.connect(timeout=5))[0]
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+    return communicator
+
+
+async def flood(ws) -> None:
+    """Send frames until one is dropped past SOCKET_FRAME_BURST (which the socket logs)."""
+    for _ in range(10):
+        await send(ws, type="dance")
+        if (await ws.receive_json_from(timeout=5))["code"] == "rate_limited":
+            return
+    raise AssertionError("no frame was dropped")
+
+
+@pytest.fixture
+def gemini_chat(alice, gemini, settings):
+    settings.SOCKET_FRAMES_PER_SECOND, settings.SOCKET_FRAME_BURST = 1, 2
+    return services.conversation_create(owner=alice, model="gemini-3.5-flash")
+
+
+def dropped(entries: list[dict]) -> list[dict]:
+    return [e for e in entries if "SOCKET_FRAMES_PER_SECOND" in e["message"]]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_sockets_log_lines_and_its_turns_carry_its_request_id(alice_client,
+                                                                      gemini_chat):
+    from conversations import runner
+
+    chat = gemini_chat
+    with json_lines() as entries:
+        ws = await socket_with_id(alice_client, chat, "lb-ws-42")
+        try:
+            await send(ws, type="send", client_id="c1", text="hello", parent_id=None)
+            turn_id = (await ws.receive_json_from(timeout=5))["turn"]["id"]
+            await frames_until_done(ws)
+            await flood(ws)
+            # The hub (started by this socket's turn) serves every turn: its lines are
+            # none of this socket's. A message it cannot handle makes it log one.
+            await get_channel_layer().send(await runner.hub_channel(), {"type": "turn.stop"})
+            for _ in range(500):
+                if any("runner hub" in e["message"] for e in entries):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await ws.disconnect()
+    [ended] = [e for e in entries if e["message"] == f"turn {turn_id} completed"]
+    assert ended["request_id"] == "lb-ws-42"
+    assert ended["turn_id"] == turn_id and ended["conversation_id"] == str(chat.pk)
+    [line] = dropped(entries)
+    assert line["request_id"] == "lb-ws-42" and line["conversation_id"] == str(chat.pk)
+    assert "turn_id" not in line
+    [hub] = [e for e in entries if "runner hub" in e["message"]]
+    assert not {"request_id", "turn_id", "conversation_id"} & set(hub)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("incoming", [None, "two words", 'a"}\n{"level":"x'])
+async def test_a_socket_without_a_sane_request_id_gets_a_fresh_one(alice_client, gemini_chat,
+                                                                   incoming):
+    with json_lines() as entries:
+        for _ in "ab":
+            ws = await socket_with_id(alice_client, gemini_chat, incoming)
+            try:
+                await flood(ws)
+            finally:
+                await ws.disconnect()
+    ids = {e["request_id"] for e in dropped(entries)}
+    assert len(ids) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)

@@ -41,17 +41,21 @@ def test_0006_gives_old_turns_their_model_and_search_text():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("latest_after")
-def test_0009_makes_the_turns_before_it_searchable():
+@pytest.mark.parametrize("before, text, query", [
+    ("0008_review", "Otters sleep in holts.", "holts"),  # 0009: the index
+    ("0009_search", "Un café, s'il vous plaît.", "cafe plait"),  # 0010: without accents
+])
+def test_the_search_migrations_make_the_turns_before_them_searchable(before, text, query):
     from conversations import search
 
-    old = migrate(("conversations", "0008_review"))
+    old = migrate(("conversations", before))
     user = old.get_model("auth", "User").objects.create(username="old")
     chat = old.get_model("conversations", "Conversation").objects.create(
-        owner=user, model="local", title="Otters")
+        owner=user, model="local", title="Old")
     old.get_model("conversations", "Turn").objects.create(
-        conversation=chat, client_id="c1", status="completed", text="Otters sleep in holts.")
+        conversation=chat, client_id="c1", status="completed", text=text)
 
-    migrate(("conversations", "0009_search"))
-    connection.__dict__.pop("_chatsite_fts5", None)  # the index came back: look again
+    migrate(("conversations", "0010_search_unaccent"))  # search reads 0010's configuration
+    connection.__dict__.pop("_chatsite_fts5", None)  # the index may have come back: look again
 
-    assert list(search.conversation_ids("holts")) == [chat.pk]
+    assert list(search.conversation_ids(query)) == [chat.pk]

@@ -149,9 +149,43 @@ def test_messages_count_over_the_last_sixty_minutes(alice, conversation,
                                                     django_assert_num_queries):
     for minutes in (61, 59, 30, 1):
         turn_at(conversation, NOW - timedelta(minutes=minutes), {"total_tokens": 1})
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the turns, and what deleted ones had spent
         usage = policies.usage_of(alice.pk, now=NOW)
     assert usage == policies.Usage(tokens_today=4, messages_last_hour=3)
+
+
+@pytest.mark.django_db
+def test_deleting_a_conversation_gives_back_neither_tokens_nor_messages(alice, conversation):
+    make_policy("mine", users=[alice], messages_per_hour=3, daily_tokens=1000)
+    now = timezone.now()
+    for minutes, usage in ((50, {"total_tokens": 600}), (20, None), (5, {"total_tokens": 500})):
+        turn_at(conversation, now - timedelta(minutes=minutes), usage)
+    before = policies.usage_of(alice.pk, now=now)
+    assert before == policies.Usage(tokens_today=1100, messages_last_hour=3)
+    assert refusal(alice, now).code == "quota_exceeded"
+
+    services.conversation_delete(conversation=conversation)
+
+    assert not Turn.objects.exists()
+    assert policies.usage_of(alice.pk, now=now) == before
+    assert refusal(alice, now).code == "quota_exceeded"
+    AccessPolicy.objects.filter(name="mine").update(daily_tokens=None)
+    error = refusal(alice, now)  # the hour's messages still count, and still age out
+    assert error.code == "rate_limited_messages" and error.params["retry_after"] == 10 * 60
+    # The next day (and so the next hour) starts from nothing.
+    assert policies.usage_of(alice.pk, now=now + timedelta(days=1)) == policies.Usage(0, 0)
+
+
+@pytest.mark.django_db
+def test_a_reply_that_ends_after_its_conversation_was_deleted_still_counts(alice,
+                                                                          conversation):
+    turn, _ = services.turn_create(conversation=conversation, client_id="c", parent=None,
+                                   input=[{"type": "text", "text": "a long answer, please"}])
+    services.conversation_delete(conversation=conversation)  # while it runs
+    services.turn_finish(turn_id=turn.pk, status="completed", steps=[], seq=1,
+                         usage={"total_tokens": 70})
+    assert policies.usage_of(alice.pk) == policies.Usage(tokens_today=70,
+                                                        messages_last_hour=1)
 
 
 # -- refusals, with their messages --------------------------------------------------------

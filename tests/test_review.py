@@ -3,14 +3,17 @@
 
 import json
 import re
+import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
 from chatsite.middleware import POLICY
-from conversations import services
+from conversations import files_views, selectors, services
+from conversations.generated import save_generated
 from conversations.models import Conversation, ReviewLog
+from tests import samples
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 
@@ -260,3 +263,84 @@ def test_the_chat_page_says_whether_it_is_shared(alice_client, conversation):
     page = alice_client.get(f"/c/{conversation.pk}/").content.decode()
     assert f'data-link="/shared/{conversation.share_token}/"' in page
     assert '<span class="share-label">Shared</span>' in page
+
+
+# --- a shared link's files ---------------------------------------------------------------
+
+# Files are served as an async stream (daphne's way); the sync test client collects it whole.
+streamed = pytest.mark.filterwarnings(
+    "ignore:StreamingHttpResponse must consume asynchronous iterators")
+
+
+@pytest.fixture
+def files(settings, tmp_path, alice, conversation) -> dict:
+    """alice's upload in a message of `conversation`, the image its reply generated, and
+    another of her files that only another chat of hers shows."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    stored = {name: save_generated(owner_id=alice.pk, data=samples.png(rgb=rgb), kind="image",
+                                   name=f"{name}.png")
+              for name, rgb in (("upload", b"\x01\x02\x03"), ("generated", b"\x04\x05\x06"),
+                                ("elsewhere", b"\x07\x08\x09"))}
+    turn, _ = services.turn_create(
+        conversation=conversation, client_id="f1", parent=None,
+        input=[selectors.attachment_block(stored["upload"]),
+               {"type": "text", "text": f"and {stored['elsewhere'].pk} in words"}])
+    steps = [{"type": "model_output",
+              "content": [selectors.attachment_block(stored["generated"])]}]
+    services.turn_finish(turn_id=turn.pk, status="completed", steps=steps, seq=1)
+    other = services.conversation_create(owner=alice, model="local")
+    services.turn_create(conversation=other, client_id="f2", parent=None,
+                         input=[selectors.attachment_block(stored["elsewhere"])])
+    services.conversation_share(conversation=other)
+    return stored
+
+
+def shared_file(conversation, attachment) -> str:
+    conversation.refresh_from_db()
+    return f"/shared/{conversation.share_token}/files/{attachment.pk}/"
+
+
+@streamed
+def test_a_teammate_gets_a_shared_chats_files_through_its_link(alice_client, bob_client,
+                                                               conversation, files):
+    page = bob_client.get(share(alice_client, conversation)["url"])
+    conversation.refresh_from_db()
+    assert embedded(page)["files"] == f"/shared/{conversation.share_token}/files/"
+    for name in ("upload", "generated"):
+        response = bob_client.get(shared_file(conversation, files[name]))
+        assert response.status_code == 200
+        assert b"".join(response) == files[name].file.open("rb").read()
+        assert response["Content-Type"] == "image/png"
+        assert response["Content-Disposition"] == f'inline; filename="{name}.png"'
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Content-Security-Policy"] == files_views.FILE_POLICY
+        assert response["Cache-Control"] == "private, no-cache"  # a revocation holds at once
+        download = bob_client.get(shared_file(conversation, files[name]) + "?download=1")
+        assert download["Content-Disposition"] == f'attachment; filename="{name}.png"'
+        assert bob_client.get(f"/files/{files[name].pk}/").status_code == 404  # still hers
+
+
+def test_a_link_serves_no_file_its_chat_does_not_show(alice_client, bob_client, conversation,
+                                                      files, bob):
+    share(alice_client, conversation)
+    # Her file of another chat (shared too, and named in this one's text), a file of bob's,
+    # and an id of nothing.
+    bobs = save_generated(owner_id=bob.pk, data=samples.png(), kind="image", name="b.png")
+    for attachment in (files["elsewhere"], bobs):
+        assert bob_client.get(shared_file(conversation, attachment)).status_code == 404
+    unknown = f"/shared/{conversation.share_token}/files/{uuid.uuid4()}/"
+    assert bob_client.get(unknown).status_code == 404
+
+
+def test_a_revoked_or_signed_out_link_serves_no_file(alice_client, bob_client, client,
+                                                     conversation, files):
+    share(alice_client, conversation)
+    url = shared_file(conversation, files["upload"])
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    alice_client.post(f"/c/{conversation.pk}/unshare", **JSON)
+    assert bob_client.get(url).status_code == 404
+
+
+def test_a_review_page_takes_files_from_files(reviewer, conversation, tree):
+    assert embedded(client_for(reviewer).get(review_url(conversation)))["files"] is None

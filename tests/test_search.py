@@ -140,6 +140,38 @@ def test_the_chat_page_sidebar_shows_message_matches(alice_client, alice):
     assert "<mark>okapi</mark>" in response.content.decode()
 
 
+def test_accents_are_ignored_whichever_side_has_them(alice):
+    chat(alice, "Un café crème", "Tiếng Việt, déjà vu", title="Accents")
+    chat(alice, "plain resume", title="Plain")
+    assert found("cafe creme", alice) == ["Accents"]
+    assert found("tieng viet", alice) == ["Accents"]  # two marks on one letter: ệ
+    assert found("caf", alice) == ["Accents"]  # the word being typed, as a prefix
+    assert found("résumé", alice) == ["Plain"]
+    assert found('"deja vu"', alice) == ["Accents"]
+    snippet = search.search("cafe", owner=alice).conversations[0].snippet
+    assert "<mark>café</mark>" in snippet  # the word as written is marked
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_a_query_of_only_excluded_words_lists_the_chats_that_never_say_them(
+        request, alice, bob, fallback):
+    if fallback:
+        request.getfixturevalue("words_only")
+    both = chat(alice, "a cat", title="Both")
+    services.turn_create(conversation=both, client_id="2", parent=Turn.objects.get(
+        conversation=both), input=[{"type": "text", "text": "no animal here"}])
+    chat(alice, "a dog", title="Dog")
+    chat(alice, "the fat cat sat", title="Fat cat")
+    chat(alice, "a bird", title="Cat notes")  # the title says it
+    bobs = chat(bob, "another dog", title="Bob's")
+    assert found("-cat", alice) == ["Dog"]
+    assert found('-"fat cat"', alice) == ["Cat notes", "Dog", "Both"]  # newest first
+    assert found("-dog -bird", alice) == ["Fat cat", "Both"]
+    assert set(search.conversation_ids("-cat")) == {
+        *Conversation.objects.filter(title="Dog").values_list("pk", flat=True), bobs.pk}
+    assert search.search("-cat", owner=alice).conversations[0].snippet == ""
+
+
 def test_the_fallback_finds_every_word_without_fts5(alice, words_only):
     chat(alice, "the Aardvark", "digs at NIGHT", title="Digger")
     chat(alice, "aardvark by day", title="Day")
@@ -166,7 +198,7 @@ def test_postgresql_uses_the_gin_index(alice):
     chat(alice, "a gazelle", title="G")
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")  # a tiny table is otherwise scanned
-    plan = search._matching_turns("gazelle runs").explain()
+    plan = search._matching_turns("gazelle café").explain()
     assert "turn_text_search" in plan
 
 

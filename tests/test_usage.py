@@ -92,6 +92,23 @@ def test_it_sums_tokens_per_day_user_and_model_in_the_sites_time_zone(turns):
     assert as_lists(usage_rows(start=D1, end=D2)) == EXPECTED
 
 
+def delete_alices_conversations() -> None:
+    from conversations import services
+    from conversations.models import Conversation
+
+    for conversation in Conversation.objects.filter(owner__username="alice"):
+        services.conversation_delete(conversation=conversation)
+
+
+def test_deleted_conversations_still_count(turns):
+    from conversations.models import Turn
+    from conversations.usage import usage_rows
+
+    delete_alices_conversations()
+    assert not Turn.objects.filter(conversation__owner__username="alice").exists()
+    assert as_lists(usage_rows(start=D1, end=D2)) == EXPECTED
+
+
 def test_it_totals_per_user_and_per_model(turns):
     from conversations.usage import totals_by, usage_rows
 
@@ -203,7 +220,11 @@ from django.test import RequestFactory
 from conversations.models import Conversation
 listed = admin.site._registry[Conversation].get_queryset(RequestFactory().get("/"))
 tokens = sorted((c.tokens or 0, c.turn_count, c.last_status) for c in listed)
-print(json.dumps([as_lists(usage_rows(start=date(2026, 3, 1), end=date(2026, 3, 2))), tokens]))
+rows = as_lists(usage_rows(start=date(2026, 3, 1), end=date(2026, 3, 2)))
+from tests.test_usage import delete_alices_conversations
+delete_alices_conversations()
+kept = as_lists(usage_rows(start=date(2026, 3, 1), end=date(2026, 3, 2)))
+print(json.dumps([rows, tokens, kept]))
 """
 
 
@@ -219,8 +240,8 @@ def test_postgresql_sums_the_same():
                        cwd=ROOT)
         out = subprocess.run([*manage, "shell", "-c", PG_SCRIPT], env=env, check=True,
                              cwd=ROOT, capture_output=True, text=True).stdout
-    rows, listed = json.loads(out.strip().splitlines()[-1])
-    assert rows == EXPECTED
+    rows, listed, kept = json.loads(out.strip().splitlines()[-1])
+    assert rows == kept == EXPECTED
     assert listed == [[0, 1, "completed"], [0, 1, "completed"], [3, 1, "completed"],
                       [8, 1, "completed"], [15, 1, "completed"], [35, 1, "completed"],
                       [350, 1, "completed"], [1000, 1, "completed"], [1000, 1, "completed"]]

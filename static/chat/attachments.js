@@ -7,7 +7,19 @@ import { h } from "./dom.js";
 // Types the browser can show as a thumbnail before the upload (HEIC cannot: an icon).
 export const PREVIEWABLE = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]);
 const ICONS = { image: "🖼", audio: "🎵", video: "🎬", document: "📄" };
-const FILE_URL = /^\/files\/[0-9a-f-]{36}\/$/;  // our own file view, nothing else
+const FILE_URL = /^\/files\/([0-9a-f-]{36})\/$/;  // our own file view, nothing else
+let filesBase = "/files/";
+
+/** Fetch this page's stored files from `base` + id + "/": a shared link's page has its own
+ * (/shared/<token>/files/), as /files/ serves only the owner and reviewers. */
+export function serveFilesFrom(base) { filesBase = base; }
+
+/** Where this page fetches a block's stored file (`ref` = block.attachment), or null when
+ * it is not one of ours. */
+export function fileUrl(ref) {
+  const match = ref && typeof ref.url === "string" && FILE_URL.exec(ref.url);
+  return match ? `${filesBase}${match[1]}/` : null;
+}
 
 export function formatSize(bytes) {
   if (!Number.isFinite(bytes)) return "";
@@ -207,22 +219,23 @@ function csrfToken() {
 /** A stored file in a message: thumbnail (opens full size), player, or document chip. */
 export function renderAttachment(block) {
   const a = block.attachment;
-  if (!a || typeof a.url !== "string" || !FILE_URL.test(a.url)) return null;
+  const url = fileUrl(a);
+  if (!url) return null;
   const name = typeof a.name === "string" && a.name ? a.name : "file";
   const kind = block.type;
   if (kind === "image" && PREVIEWABLE.has(block.mime_type)) {
-    return h("figure", { class: "media attachment" }, h("a", { href: a.url, target: "_blank", rel: "noopener", title: name },
-      h("img", { src: a.url, alt: name, loading: "lazy" })));
+    return h("figure", { class: "media attachment" }, h("a", { href: url, target: "_blank", rel: "noopener", title: name },
+      h("img", { src: url, alt: name, loading: "lazy" })));
   }
   if (kind === "audio" || kind === "video") {
     return h("figure", { class: `media attachment attachment-${kind}` },
-      h(kind, { src: a.url, controls: true, preload: "metadata", "aria-label": name }),
+      h(kind, { src: url, controls: true, preload: "metadata", "aria-label": name }),
       h("figcaption", { class: "muted" }, `${name} · ${formatSize(a.size)}`));
   }
   return h("div", { class: "doc-chip attachment", "data-kind": kind },
     h("span", { class: "chip-icon", "aria-hidden": "true" }, ICONS[kind] || ICONS.document),
     h("span", { class: "chip-text" },
-      h("a", { class: "chip-name", href: a.url, target: "_blank", rel: "noopener" }, name),
+      h("a", { class: "chip-name", href: url, target: "_blank", rel: "noopener" }, name),
       h("span", { class: "chip-size muted" }, formatSize(a.size))),
-    h("a", { class: "btn btn-small", href: `${a.url}?download=1`, download: name }, "Download"));
+    h("a", { class: "btn btn-small", href: `${url}?download=1`, download: name }, "Download"));
 }

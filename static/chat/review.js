@@ -3,11 +3,14 @@
 // markdown, sanitizing, citations, thoughts, tool steps, errors and usage. No websocket and
 // nothing to send: the "‹ 1/2 ›" switchers only change which version is on screen.
 
+import { serveFilesFrom } from "./attachments.js";
 import { copyText, h } from "./dom.js";
 import { TurnView } from "./render.js";
 import { ThreadStore } from "./thread.js";
 
 const data = JSON.parse(document.getElementById("readonly-data").textContent);
+// A shared link's files come through the link (a reviewer's through /files/, as the owner's).
+if (data.files) serveFilesFrom(data.files);
 const list = document.getElementById("turns");
 const store = new ThreadStore();
 const views = new Map();  // turn id -> TurnView, kept while switching versions

@@ -1,7 +1,7 @@
 // One renderer per Interactions API step type (and per content block type).
 // Unknown types render as a neutral box naming the type; nothing throws on new types.
 
-import { PREVIEWABLE, renderAttachment } from "./attachments.js";
+import { PREVIEWABLE, fileUrl, renderAttachment } from "./attachments.js";
 import { copyText, h } from "./dom.js";
 import { openLightbox } from "./lightbox.js";
 import { searchSuggestions } from "./widget.js";
@@ -190,10 +190,9 @@ function media(block, kind) {
 /** The file a block refers to (a generated image, an upload), when it is one of ours. */
 function storedFile(block) {
   const ref = block.attachment;
-  if (!ref || typeof ref.url !== "string" || !ref.url.startsWith("/files/")) return null;
-  const url = resolve(ref.url);
-  if (!url || url.origin !== location.origin) return null;
-  return { src: url.pathname, download: `${url.pathname}?download=1`, name: typeof ref.name === "string" ? ref.name : "",
+  const src = fileUrl(ref);
+  if (!src) return null;
+  return { src, download: `${src}?download=1`, name: typeof ref.name === "string" ? ref.name : "",
     size: Number.isFinite(ref.size) ? ref.size : null };
 }
 

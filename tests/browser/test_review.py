@@ -21,8 +21,10 @@ SETUP = f"""
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Permission, User
 from django.contrib.sessions.backends.db import SessionStore
-from conversations import services
+from conversations import selectors, services
+from conversations.generated import save_generated
 from conversations.models import Turn
+from tests import samples
 
 def signed_in(user):
     session = SessionStore()
@@ -36,20 +38,25 @@ rita = User.objects.create_user("rita", password="x", is_staff=True)
 rita.user_permissions.add(Permission.objects.get(codename="review_conversation"))
 bob = User.objects.create_user("bob", password="x")
 chat = services.conversation_create(owner=alice, model="gemini-3.5-flash", title="Euro 2024")
+# Stored files: one sent with the first message, one its reply generated.
+photo, drawn = (save_generated(owner_id=alice.pk, data=samples.png(rgb=rgb), kind="image",
+                               name=name) for name, rgb in (("photo.png", b"\x10\x20\x30"),
+                                                            ("drawn.png", b"\x30\x20\x10")))
 
-def turn(name, parent, steps, **fields):
+def turn(name, parent, steps, files=(), **fields):
     return Turn.objects.create(conversation=chat, client_id=name, parent=parent, seq=1,
-                               input=[{{"type": "text", "text": name}}], steps=steps,
+                               input=[{{"type": "text", "text": name}}, *files], steps=steps,
                                **{{"status": "completed", **fields}})
 
-first = turn("Who won?", None, [
+first = turn("Who won?", None, files=[selectors.attachment_block(photo)], steps=[
     {{"type": "thought", "signature": "c2ln",
       "summary": [{{"type": "text", "text": "Recalling **the final** in Berlin."}}]}},
     {{"type": "model_output", "content": [
         {{"type": "text", "text": {SENTENCE!r} + "\\n\\n- **Spain**: 2\\n- England: 1",
           "annotations": [{{"type": "url_citation", "url": "https://www.uefa.com/euro2024/",
                             "title": "UEFA EURO 2024", "start_index": 0, "end_index": 56}}]}},
-        {{"type": "image", "mime_type": "image/png", "data": {PNG!r}}}]}}],
+        {{"type": "image", "mime_type": "image/png", "data": {PNG!r}}},
+        selectors.attachment_block(drawn)]}}],
     usage={{"total_input_tokens": 8, "total_output_tokens": 12, "total_tokens": 197}})
 turn("And the score?", first, [{{"type": "model_output", "content": [
     {{"type": "text", "text": "The first version of the answer."}}]}}])
@@ -105,8 +112,8 @@ def assert_rendered_safely(page) -> None:
     expect(cite).to_have_attribute("href", "https://www.uefa.com/euro2024/")
     expect(cite).to_have_attribute("rel", "noopener noreferrer nofollow")
     expect(turns.locator(".sources a", has_text="UEFA EURO 2024")).to_be_visible()
-    expect(turns.locator("figure.media img")).to_have_attribute("src",
-                                                                f"data:image/png;base64,{PNG}")
+    expect(turns.locator("figure.media img[src^='data:']")).to_have_attribute(
+        "src", f"data:image/png;base64,{PNG}")
     expect(turns.locator(".usage").first).to_have_text("8 in · 12 out · 197 total tokens")
     failed = turns.locator(".status.failed")
     expect(failed).to_contain_text("The model is overloaded. Try again later.")
@@ -122,6 +129,15 @@ def assert_rendered_safely(page) -> None:
     assert page.refused == []
 
 
+def assert_files_shown(page, src: str) -> None:
+    """The stored files (an upload, a generated image) load from addresses matching `src`."""
+    for name in ("photo.png", "drawn.png"):
+        image = page.locator(f"#turns img[alt='{name}']")
+        expect(image).to_have_attribute("src", re.compile(src))
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                               arg=image.element_handle())
+
+
 def review_logs(server) -> list[tuple]:
     with sqlite3.connect(server.database) as db:
         return db.execute("SELECT reviewer_name, owner_name, conversation_title "
@@ -135,12 +151,14 @@ def test_a_reviewer_sees_every_branch_as_its_owner_saw_it(browser, server):
     expect(page.get_by_role("heading", name="Euro 2024")).to_be_visible()
     expect(page.get_by_role("note")).to_contain_text("Reviewing alice’s conversation")
     assert_rendered_safely(page)
+    assert_files_shown(page, r"^/files/[0-9a-f-]{36}/$")
     # The branch the owner had on screen, then the other version of the second message.
     bubbles = page.locator(".msg-user .bubble")
-    expect(bubbles).to_have_text(["Who won?", "And the score, again?", "Anything else?"])
+    asked = re.compile(r"^Who won\?photo\.png")  # the text, then the file's caption
+    expect(bubbles).to_have_text([asked, "And the score, again?", "Anything else?"])
     expect(page.locator(".branch-pos")).to_have_text("2/2")
     page.get_by_role("button", name="Previous version").click()
-    expect(bubbles).to_have_text(["Who won?", "And the score?"])
+    expect(bubbles).to_have_text([asked, "And the score?"])
     expect(page.locator(".step-output", has_text="The first version")).to_be_visible()
     # Opening the admin page and the review page: two rows in the log.
     assert review_logs(server).count(("rita", "alice", "Euro 2024")) == 2
@@ -162,6 +180,7 @@ def test_a_shared_link_shows_the_chat_to_teammates_until_it_is_revoked(browser, 
     teammate.goto(url)
     expect(teammate.get_by_role("note")).to_contain_text("Shared by alice")
     assert_rendered_safely(teammate)
+    assert_files_shown(teammate, r"^/shared/[\w-]{43}/files/[0-9a-f-]{36}/$")
 
     stranger = open_as(browser, server, None)
     response = stranger.goto(url)
