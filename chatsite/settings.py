@@ -138,7 +138,8 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's, letting go of closed sockets' late frames (conversations/layers.py)
+            "BACKEND": "conversations.layers.TidyRedisChannelLayer",
             # The default capacity (100) drops group messages silently under a burst.
             "CONFIG": {"hosts": [{
                 "address": REDIS_URL,

@@ -52,6 +52,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     counted = False  # this socket counts against its user's open sockets
     rate: limits.FrameRate | None = None  # set once the socket is accepted
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Frames sent before the socket left its groups may still arrive: with Redis
+            # they would wait in this process for a receive that never comes.
+            forget = getattr(self.channel_layer, "forget", None)
+            if forget is not None and hasattr(self, "channel_name"):
+                forget(self.channel_name)
+
     async def connect(self) -> None:
         # Refusals are sent as close codes after the handshake, so the page can tell the
         # person why and stop reconnecting; nothing else is ever sent on such a socket.

@@ -1,4 +1,5 @@
-"""The in-memory channel layer of the embedded default, made fit for streaming."""
+"""The channel layers: the in-memory one of the embedded default, made fit for streaming,
+and the team deployment's Redis layer, which lets go of the messages of closed sockets."""
 
 import logging
 import time
@@ -6,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
+from channels_redis.core import BoundedQueue, RedisChannelLayer
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +78,51 @@ class StreamingInMemoryChannelLayer(InMemoryChannelLayer):
     async def flush(self) -> None:
         await super().flush()
         self._direct = {}
+
+
+# Seconds a closed channel's late messages are still recognised and dropped: frames already
+# on their way when its socket left arrive within milliseconds.
+CLOSED_MEMORY = 60.0
+
+
+class ChannelBuffers(dict):
+    """channels_redis's `receive_buffer`: the messages this process read from Redis, by
+    channel, until that channel's consumer takes them. Each process reads all its channels'
+    messages through one queue, so a frame for a socket that just closed (sent before the
+    socket left its groups) is read by another socket's receive and was kept here for ever
+    (channels_redis #384). A closed channel's messages are now dropped."""
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+        self.closed: dict[str, float] = {}  # channel -> when it closed; oldest first
+
+    def __missing__(self, channel: str) -> BoundedQueue:
+        queue = BoundedQueue(self.capacity)
+        if channel not in self.closed:
+            self[channel] = queue
+        return queue  # a closed channel's: filled once, then dropped
+
+    def __delitem__(self, channel: str) -> None:
+        self.pop(channel, None)  # a receive that outlived forget() deletes nothing
+
+    def close(self, channel: str) -> None:
+        now = time.monotonic()
+        self.pop(channel, None)
+        self.closed[channel] = now
+        for old, when in list(self.closed.items()):
+            if when > now - CLOSED_MEMORY:
+                break
+            del self.closed[old]
+
+
+class TidyRedisChannelLayer(RedisChannelLayer):
+    """channels_redis's layer, whose consumers call `forget(channel)` once they end."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.receive_buffer = ChannelBuffers(self.capacity)
+
+    def forget(self, channel: str) -> None:
+        """Nothing will receive on `channel` again: drop its messages, now and to come."""
+        self.receive_buffer.close(channel)

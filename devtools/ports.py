@@ -1,4 +1,5 @@
-"""Loopback ports for the servers that tests and benchmarks start."""
+"""Loopback servers that tests and benchmarks start: free ports, waiting until one listens,
+stopping it."""
 
 import socket
 import subprocess
@@ -23,3 +24,14 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> No
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate a server, killing it when it does not exit within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait(timeout)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.ports import free_port, wait_listening
+from devtools.ports import free_port, stop, wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run in `manage.py shell` before the server starts: a signed-in user, and prints its
@@ -79,10 +79,4 @@ def daphne(tmp_path: Path, setup: str, **env: str) -> Iterator[Server]:
             # Django's shell may print its own lines first: keep what the setup printed last.
             yield Server(process, port, printed.split())
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            process.wait(10)
+            stop(process)

@@ -8,8 +8,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from conversations.routing import websocket_urlpatterns
-
-FINAL = {"completed", "failed", "cancelled", "incomplete", "requires_action"}
+from devtools.screen import FINAL, apply_ops, text_of  # noqa: F401 (tests import them from here)
 
 router = URLRouter(websocket_urlpatterns)
 
@@ -59,23 +58,6 @@ async def frames_until_done(communicator, timeout: float = 20) -> list[dict]:
             return frames
 
 
-def apply_ops(steps: list[dict], ops: list) -> None:
-    """Apply `turn.update` ops as docs/websocket.md says a client does."""
-    for op in ops:
-        if op[0] == "step":
-            _, index, step = op
-            steps.extend({} for _ in range(index + 1 - len(steps)))
-            steps[index] = step
-        elif op[0] == "text":
-            _, index, block, text = op
-            content = steps[index].setdefault("content", [])
-            if block == len(content):
-                content.append({"type": "text", "text": ""})
-            content[block]["text"] += text
-        else:
-            raise AssertionError(f"unknown op {op!r}")
-
-
 def replay(frames: list[dict], turn_id: str, *, steps=None, seq: int = 0) -> tuple[list, int]:
     """Fold a turn's update frames into steps, checking sequence numbers have no gap."""
     steps = [] if steps is None else steps
@@ -88,8 +70,3 @@ def replay(frames: list[dict], turn_id: str, *, steps=None, seq: int = 0) -> tup
         apply_ops(steps, frame["ops"])
         seq = frame["seq"]
     return steps, seq
-
-
-def text_of(steps: list[dict]) -> str:
-    return "".join(block.get("text", "") for step in steps if step.get("type") == "model_output"
-                   for block in step.get("content", []) if block.get("type") == "text")

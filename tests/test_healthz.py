@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 
 from devtools.ports import free_port, wait_listening
-from tests.test_team import POSTGRES, REDIS, reachable
+from devtools.team import POSTGRES, REDIS, services_running
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def test_an_unreachable_redis_is_unavailable(tmp_path):
     assert "the database is unavailable" not in log.read_text()
 
 
-@pytest.mark.skipif(not (reachable("127.0.0.1", 5432) and reachable("127.0.0.1", 6379)),
+@pytest.mark.skipif(not services_running(),
                     reason="needs PostgreSQL on 5432 and Redis on 6379")
 def test_it_is_ok_on_postgresql_and_redis(tmp_path):
     with daphne(tmp_path, DATABASE_URL=f"{POSTGRES}/postgres", REDIS_URL=REDIS) as (port, log):

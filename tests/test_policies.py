@@ -369,9 +369,9 @@ async def test_a_group_that_allows_it_lets_the_message_through(alice, chat, gemi
 
 def test_the_counting_runs_on_postgresql():
     """The JSON sums and casts of usage_of, and time zones, on the team's database."""
-    from tests.test_team import ROOT, reachable, team_database
+    from devtools.team import POSTGRES, ROOT, reachable, team_database
 
-    if not reachable("127.0.0.1", 5432):
+    if not reachable(POSTGRES):
         pytest.skip("needs PostgreSQL on 5432")
     if os.getenv("DATABASE_URL", "").startswith("postgres"):
         pytest.skip("already running on PostgreSQL")

@@ -206,9 +206,9 @@ def test_postgresql_uses_the_gin_index(alice):
 @pytest.mark.skipif(os.getenv("DATABASE_URL", "").startswith("postgres"),
                     reason="already running on PostgreSQL")
 def test_search_exports_and_migrations_run_on_postgresql():
-    from tests.test_team import reachable, team_database
+    from devtools.team import POSTGRES, reachable, team_database
 
-    if not reachable("127.0.0.1", 5432):
+    if not reachable(POSTGRES):
         pytest.skip("needs PostgreSQL on 5432")
     with team_database() as database:
         run = subprocess.run(

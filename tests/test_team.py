@@ -8,100 +8,28 @@ to either process stops it.
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
-from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
-import websockets
 
-from devtools.fake_upstream.server import FakeUpstream
-from devtools.ports import free_port, wait_listening
+from devtools.team import running_team, services_running, team_database
 from tests.streaming import FINAL, replay, text_of
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES = os.getenv("TEAM_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.getenv("TEAM_TEST_REDIS", "redis://127.0.0.1:6379/7")
-
-
-def reachable(host: str, port: int) -> bool:
-    with closing(socket.socket()) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
 
 pytestmark = pytest.mark.skipif(
-    not (reachable("127.0.0.1", 5432) and reachable("127.0.0.1", 6379)),
+    not services_running(),
     reason="needs PostgreSQL on 5432 and Redis on 6379 (the team deployment's services)")
-
-
-@contextmanager
-def team_database():
-    import psycopg
-
-    name = f"chatsite_team_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-SETUP = """
-from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
-from conversations import services
-alice = User.objects.create_user("alice", password="x")
-session = SessionStore()
-session[SESSION_KEY] = str(alice.pk)
-session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-session[HASH_SESSION_KEY] = alice.get_session_auth_hash()
-session.create()
-chat = services.conversation_create(owner=alice, model="gemini-3.5-flash")
-print(session.session_key, chat.pk)
-"""
 
 
 @pytest.fixture(scope="module")
 def team():
     """Two daphne processes on one PostgreSQL database and one Redis channel layer."""
-    with FakeUpstream() as upstream, team_database() as database:
-        env = dict(os.environ, DATABASE_URL=database, REDIS_URL=REDIS, ALLOWED_HOSTS="127.0.0.1",
-                   GEMINI_API_KEY=upstream.api_key, GEMINI_API_BASE_URL=upstream.base_url)
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True,
-                       cwd=ROOT)
-        output = subprocess.run([*manage, "shell", "-c", SETUP], env=env, check=True, cwd=ROOT,
-                                capture_output=True, text=True).stdout.split()
-        session_key, conversation_id = output[-2:]
-        ports = [free_port(), free_port()]
-        processes = [subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "chatsite.asgi:application"], env=env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
-        try:
-            for port, process in zip(ports, processes, strict=True):
-                wait_listening(port, process)
-            yield {"upstream": upstream, "ports": ports, "session": session_key,
-                   "conversation": conversation_id}
-        finally:
-            for process in processes:
-                process.terminate()
-                process.wait(10)
-
-
-def connect(team, process: int):
-    port = team["ports"][process]
-    return websockets.connect(
-        f"ws://127.0.0.1:{port}/ws/conversations/{team['conversation']}/",
-        additional_headers={"Cookie": f"sessionid={team['session']}",
-                            "Origin": f"http://127.0.0.1:{port}"})
+    with running_team() as team:
+        yield team
 
 
 async def receive(ws) -> dict:
@@ -134,13 +62,13 @@ async def start_turn(ws, text: str) -> str:
 
 
 async def test_a_turn_run_by_one_process_streams_to_the_other(team):
-    team["upstream"].configure(delta_interval=0.02, deltas=80)
-    async with connect(team, 0) as runs_it, connect(team, 1) as watches:
+    team.upstream.configure(delta_interval=0.02, deltas=80)
+    async with team.connect(0) as runs_it, team.connect(1) as watches:
         await receive(runs_it)
         await receive(watches)
         turn_id = await start_turn(runs_it, "across processes")
         early = await until_text(runs_it)  # join once there is something to sync
-        async with connect(team, 1) as joins:
+        async with team.connect(1) as joins:
             snapshot = await receive(joins)
             assert snapshot["type"] == "snapshot"
             sync = await receive(joins)
@@ -159,8 +87,8 @@ async def test_a_turn_run_by_one_process_streams_to_the_other(team):
 
 
 async def test_a_stop_sent_to_the_other_process_stops_the_turn(team):
-    team["upstream"].configure(delta_interval=0.05, deltas=400)
-    async with connect(team, 0) as runs_it, connect(team, 1) as other:
+    team.upstream.configure(delta_interval=0.05, deltas=400)
+    async with team.connect(0) as runs_it, team.connect(1) as other:
         await receive(runs_it)
         await receive(other)
         turn_id = await start_turn(runs_it, "stop me from elsewhere")
@@ -177,8 +105,8 @@ IDLE_SECONDS = float(os.getenv("TEAM_TEST_IDLE_SECONDS", "30"))
 async def test_idle_sockets_stay_open_on_both_processes(team):
     """Redis clients time reads out after 5 s by default, as long as the layer's blocking
     reads last: idle sockets used to be closed with 1011 within a minute."""
-    team["upstream"].configure(delta_interval=0.01, deltas=5)
-    async with connect(team, 0) as a, connect(team, 0) as b, connect(team, 1) as c:
+    team.upstream.configure(delta_interval=0.01, deltas=5)
+    async with team.connect(0) as a, team.connect(0) as b, team.connect(1) as c:
         for ws in (a, b, c):
             await receive(ws)
         await asyncio.sleep(IDLE_SECONDS)

@@ -229,9 +229,9 @@ print(json.dumps([rows, tokens, kept]))
 
 
 def test_postgresql_sums_the_same():
-    from tests.test_team import reachable, team_database
+    from devtools.team import POSTGRES, reachable, team_database
 
-    if not reachable("127.0.0.1", 5432):
+    if not reachable(POSTGRES):
         pytest.skip("needs PostgreSQL on 5432")
     with team_database() as database:
         env = dict(os.environ, DATABASE_URL=database, TIME_ZONE=ZONE)

@@ -8,7 +8,6 @@ the server's GIL) and, with --profile, py-spy.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,16 +15,12 @@ from pathlib import Path
 
 import httpx
 
+from devtools.ports import stop  # noqa: F401 (the benchmarks import these from here)
+from devtools.procfs import CLOCK_TICKS, cpu_seconds  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SPREAD = 0.05  # sends are spread over one delta interval: the streams' phases are uniform
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all threads, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -34,16 +29,6 @@ def machine_cpu() -> tuple[float, float]:
     idle = ticks[3] + ticks[4]  # idle + iowait
     total = sum(ticks[:8])  # guest time is already counted in user
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class FakeUpstream:
