@@ -18,6 +18,9 @@ all share this machine's cores, which the output states.
 
     .venv/bin/python bench/bench_relay.py [--ladder 25,50,100,150,200,300,400] [--deltas 100]
                                           [--relays bare,naive,chatsite] [--workers 2]
+
+`--relays daphne` adds the bare relay's work as a raw ASGI app under daphne: what daphne costs
+by itself, which no change to chatsite can remove (bench/relays/daphne_floor.py).
 """
 
 from __future__ import annotations
