@@ -3,6 +3,7 @@
 import logging
 import secrets
 from contextlib import nullcontext
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -47,11 +48,12 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
 
 
 @transaction.atomic
-def conversation_delete(*, conversation: Conversation) -> None:
+def conversation_delete(*, conversation: Conversation, now: datetime | None = None) -> None:
     """Delete a conversation, keeping what its turns spent (SpentUsage): the ones with
-    usage, still running, or in the message rate's hour."""
+    usage, still running, or in the message rate's hour (the hour before `now`)."""
+    now = now or timezone.now()
     counted = (Q(usage__isnull=False) | Q(status__in=RUNNING_STATUSES)
-               | Q(created__gte=timezone.now() - policies.HOUR))
+               | Q(created__gte=now - policies.HOUR))
     # Locked: a reply that ends meanwhile writes its usage after this, into SpentUsage.
     turns = (Turn.objects.select_for_update().filter(counted, conversation=conversation)
              .values_list("pk", "model", "usage", "created"))

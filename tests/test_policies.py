@@ -157,14 +157,14 @@ def test_messages_count_over_the_last_sixty_minutes(alice, conversation,
 @pytest.mark.django_db
 def test_deleting_a_conversation_gives_back_neither_tokens_nor_messages(alice, conversation):
     make_policy("mine", users=[alice], messages_per_hour=3, daily_tokens=1000)
-    now = timezone.now()
+    now = NOW + timedelta(hours=10)  # midday: the turns below are all today's
     for minutes, usage in ((50, {"total_tokens": 600}), (20, None), (5, {"total_tokens": 500})):
         turn_at(conversation, now - timedelta(minutes=minutes), usage)
     before = policies.usage_of(alice.pk, now=now)
     assert before == policies.Usage(tokens_today=1100, messages_last_hour=3)
     assert refusal(alice, now).code == "quota_exceeded"
 
-    services.conversation_delete(conversation=conversation)
+    services.conversation_delete(conversation=conversation, now=now)
 
     assert not Turn.objects.exists()
     assert policies.usage_of(alice.pk, now=now) == before
