@@ -135,21 +135,37 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.getenv("REDIS_URL", "")
-if REDIS_URL:
+# Which of channels_redis's layers carries the frames between processes (docs/deployment.md
+# compares them): "classic" (lists in Redis, a bounded queue per channel) or "pubsub" (Redis
+# PUBLISH, one message per group however many sockets follow it; nothing is kept while a
+# process is disconnected, and the sequence numbers make the client resync).
+REDIS_CHANNEL_LAYER = os.getenv("REDIS_CHANNEL_LAYER", "classic")
+if REDIS_CHANNEL_LAYER not in ("classic", "pubsub"):
+    raise ImproperlyConfigured(
+        f"REDIS_CHANNEL_LAYER={REDIS_CHANNEL_LAYER!r}: use classic or pubsub")
+REDIS_HOST = {
+    "address": REDIS_URL,
+    # redis-py times a read out after 5 s by default, and channels_redis's blocking reads
+    # also last 5 s: an idle socket's read then fails and the socket is closed with 1011
+    # (channels_redis #422). Reads return within 5 s on a healthy connection, so 30 s only
+    # catches a dead one.
+    "socket_timeout": 30,
+    "socket_keepalive": True,
+}
+if REDIS_URL and REDIS_CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_HOST]},
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # channels_redis's, letting go of closed sockets' late frames (conversations/layers.py)
             "BACKEND": "conversations.layers.TidyRedisChannelLayer",
             # The default capacity (100) drops group messages silently under a burst.
-            "CONFIG": {"hosts": [{
-                "address": REDIS_URL,
-                # redis-py times a read out after 5 s by default, and channels_redis's
-                # blocking reads also last 5 s: an idle socket's read then fails and the
-                # socket is closed with 1011 (channels_redis #422). Reads return within 5 s
-                # on a healthy connection, so 30 s only catches a dead one.
-                "socket_timeout": 30,
-                "socket_keepalive": True,
-            }], "capacity": 10000},
+            "CONFIG": {"hosts": [REDIS_HOST], "capacity": 10000},
         }
     }
 else:

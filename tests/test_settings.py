@@ -29,7 +29,7 @@ print(json.dumps({
 # What the developer's shell or pytest itself might have set must not leak in.
 CLEARED = (
     "SECRET_KEY", "DEBUG", "PYTEST_VERSION", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS",
-    "ALLOW_SIGNUP", "USE_HTTPS",
+    "ALLOW_SIGNUP", "USE_HTTPS", "REDIS_CHANNEL_LAYER",
 )
 
 
@@ -92,6 +92,21 @@ def test_it_uses_redis_when_configured(tmp_path):
     assert host["address"] == "redis://localhost:6379/0"
     # Longer than channels_redis's 5 s blocking reads, or idle sockets die (see test_team.py).
     assert host["socket_timeout"] > 5
+
+
+def test_it_offers_the_pubsub_redis_layer(tmp_path):
+    shown = show(tmp_path, DEBUG="1", REDIS_URL="redis://localhost:6379/0",
+                 REDIS_CHANNEL_LAYER="pubsub")
+    assert shown["LAYER"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    [host] = shown["LAYER"]["CONFIG"]["hosts"]
+    assert host["address"] == "redis://localhost:6379/0" and host["socket_timeout"] > 5
+
+
+def test_an_unknown_redis_layer_is_refused_by_name(tmp_path):
+    result = run(tmp_path, DEBUG="1", REDIS_URL="redis://localhost:6379/0",
+                 REDIS_CHANNEL_LAYER="streams")
+    assert result.returncode != 0
+    assert "REDIS_CHANNEL_LAYER='streams': use classic or pubsub" in result.stderr
 
 
 @pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), ("0", False)])

@@ -25,10 +25,11 @@ pytestmark = pytest.mark.skipif(
     reason="needs PostgreSQL on 5432 and Redis on 6379 (the team deployment's services)")
 
 
-@pytest.fixture(scope="module")
-def team():
-    """Two daphne processes on one PostgreSQL database and one Redis channel layer."""
-    with running_team() as team:
+@pytest.fixture(scope="module", params=["classic", "pubsub"])
+def team(request):
+    """Two daphne processes on one PostgreSQL database and one Redis channel layer, of
+    either kind channels_redis has (REDIS_CHANNEL_LAYER)."""
+    with running_team(settings={"REDIS_CHANNEL_LAYER": request.param}) as team:
         yield team
 
 
