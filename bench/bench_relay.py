@@ -21,6 +21,15 @@ all share this machine's cores, which the output states.
 
 `--relays daphne` adds the bare relay's work as a raw ASGI app under daphne: what daphne costs
 by itself, which no change to chatsite can remove (bench/relays/daphne_floor.py).
+
+The team deployment: `pg-<layer>[-x<processes>]` is chatsite on PostgreSQL (--postgres) with
+the Redis channel layer `classic` or `pubsub` (--redis), or the in-memory one (`memory`, one
+process), under that many daphne processes, the sockets dealt round them. Targets: capacity
+across two processes >= 1.5x one process; what Redis costs per delta is pg-classic's (or
+pg-pubsub's) CPU per 1,000 deltas over pg-memory's.
+
+    .venv/bin/python bench/bench_relay.py --ladder 50,100,150,200 \
+        --relays pg-memory,pg-classic,pg-classic-x2,pg-pubsub,pg-pubsub-x2
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,10 +58,13 @@ from bench.relays.report import (  # noqa: E402
     print_checks,
     print_table,
 )
-from bench.relays.servers import RELAYS, Chatsite, Relay  # noqa: E402
+from bench.relays.servers import RELAYS, Chatsite, ChatsiteTeam, Relay  # noqa: E402
 from bench.relays.step import Step, run_step  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+TEAM_RELAY = re.compile(r"pg-(?P<layer>memory|classic|pubsub)(?:-x(?P<processes>\d+))?")
+POSTGRES = "postgres://postgres@127.0.0.1:5432"
+REDIS = "redis://127.0.0.1:6379/8"
 
 
 # --- the ladder ----------------------------------------------------------------------------
@@ -82,6 +95,18 @@ def code_version() -> str:
                                                           else "")
 
 
+def make_relay(name: str, workdir: Path, upstream: str, args: argparse.Namespace) -> Relay:
+    conversations = max(args.ladder) + 1  # + the warm-up's
+    if name == "chatsite":
+        return Chatsite(workdir, upstream, conversations, args.chatsite_env)
+    team = TEAM_RELAY.fullmatch(name)
+    if team:
+        return ChatsiteTeam(workdir, upstream, conversations, args.chatsite_env,
+                            layer=team["layer"], processes=int(team["processes"] or 1),
+                            postgres=args.postgres, redis=args.redis)
+    return RELAYS[name](workdir, upstream)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,6 +124,10 @@ def parse_args() -> argparse.Namespace:
                         "share of all cores")
     parser.add_argument("--chatsite-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for chatsite's environment, e.g. DB_CONN_MAX_AGE=600")
+    parser.add_argument("--postgres", default=POSTGRES, help="the PostgreSQL server of the "
+                        "pg-* relays (a database per step is made there and dropped)")
+    parser.add_argument("--redis", default=REDIS, help="the Redis database of the pg-* relays "
+                        "(flushed before every step)")
     parser.add_argument("--profile", metavar="DIR", help="record each step's server with "
                         "py-spy (pip install py-spy) into DIR/<relay>-<N>.txt")
     args = parser.parse_args()
@@ -125,21 +154,18 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     log = workdir / "processes.log"
     fake = FakeUpstream(args.deltas, args.interval, workdir / "fake.log")
+    relays: list[Relay] = []
     try:
-        relays: list[Relay] = []
         for name in args.relays:
-            if name == "chatsite":
-                relay = Chatsite(workdir, fake.url, max(args.ladder) + 1,  # + warm-up
-                                 args.chatsite_env)
-            else:
-                relay = RELAYS[name](workdir, fake.url)
-            relays.append(relay)
+            relays.append(make_relay(name, workdir, fake.url, args))
         by_relay: dict[str, list[Step]] = {relay.name: [] for relay in relays}
         for n in args.ladder:  # relays alternate, so they see the same machine conditions
             for relay in relays:
                 by_relay[relay.name].append(quietest_step(relay, n, fake, args, log, cores))
     finally:
         stop(fake.proc)
+        for relay in relays:
+            relay.close()
     print()
     for relay in relays:
         print(f"== {relay.name}: {relay.description}")

@@ -136,10 +136,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 # Which of channels_redis's layers carries the frames between processes (docs/deployment.md
-# compares them): "classic" (lists in Redis, a bounded queue per channel) or "pubsub" (Redis
-# PUBLISH, one message per group however many sockets follow it; nothing is kept while a
-# process is disconnected, and the sequence numbers make the client resync).
-REDIS_CHANNEL_LAYER = os.getenv("REDIS_CHANNEL_LAYER", "classic")
+# has the measurements): "pubsub" (Redis PUBLISH: one message per frame, however many
+# processes follow the conversation; nothing is kept for a process while its Redis
+# connection is down, and the frames' sequence numbers make its clients resync) or
+# "classic" (lists in Redis: about 2.5x the CPU per frame, and one process falls behind and
+# drops frames past ~400 frames a second, about 20 streaming replies).
+REDIS_CHANNEL_LAYER = os.getenv("REDIS_CHANNEL_LAYER", "pubsub")
 if REDIS_CHANNEL_LAYER not in ("classic", "pubsub"):
     raise ImproperlyConfigured(
         f"REDIS_CHANNEL_LAYER={REDIS_CHANNEL_LAYER!r}: use classic or pubsub")

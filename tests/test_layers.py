@@ -135,3 +135,24 @@ async def test_a_socket_that_closes_forgets_its_channel(settings, alice, convers
         assert len(channels) == 1 and channels[0].startswith("specific.")
     finally:
         await layer.close_pools()
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+async def test_with_pubsub_a_socket_that_closes_leaves_no_channel_or_subscription(
+        settings, alice, conversation):
+    settings.CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS]}}}
+    layer = get_channel_layer()
+    try:
+        async with socket(alice, conversation) as communicator:
+            await communicator.send_json_to({"type": "sync"})
+            assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+            [shard] = layer._get_layer()._shards
+            assert len(shard._subscribed_to) == 3  # its channel, its conversation, its user
+        loop_layer = layer._get_layer()
+        assert loop_layer.channels == {} and loop_layer.groups == {}
+        assert shard._subscribed_to == set()
+    finally:
+        await layer.flush()

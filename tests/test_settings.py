@@ -87,17 +87,17 @@ def test_it_reads_the_database_url(tmp_path):
 
 def test_it_uses_redis_when_configured(tmp_path):
     shown = show(tmp_path, DEBUG="1", REDIS_URL="redis://localhost:6379/0")
-    assert shown["LAYER"]["BACKEND"] == "conversations.layers.TidyRedisChannelLayer"
+    assert shown["LAYER"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     [host] = shown["LAYER"]["CONFIG"]["hosts"]
     assert host["address"] == "redis://localhost:6379/0"
     # Longer than channels_redis's 5 s blocking reads, or idle sockets die (see test_team.py).
     assert host["socket_timeout"] > 5
 
 
-def test_it_offers_the_pubsub_redis_layer(tmp_path):
+def test_it_offers_the_classic_redis_layer(tmp_path):
     shown = show(tmp_path, DEBUG="1", REDIS_URL="redis://localhost:6379/0",
-                 REDIS_CHANNEL_LAYER="pubsub")
-    assert shown["LAYER"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+                 REDIS_CHANNEL_LAYER="classic")
+    assert shown["LAYER"]["BACKEND"] == "conversations.layers.TidyRedisChannelLayer"
     [host] = shown["LAYER"]["CONFIG"]["hosts"]
     assert host["address"] == "redis://localhost:6379/0" and host["socket_timeout"] > 5
 

@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -109,6 +110,9 @@ class TurnReader:
 
 
 async def open_socket(url: str, headers: dict, gate: asyncio.Semaphore) -> ClientConnection:
+    if "Origin" in headers:  # a browser's page is on the server it connects to
+        parts = urlsplit(url)
+        headers = {**headers, "Origin": f"http://{parts.netloc}"}
     async with gate:
         ws = await connect(url, additional_headers=headers, compression=None, proxy=None,
                            open_timeout=30, max_size=None, max_queue=None)

@@ -31,6 +31,22 @@ def machine_cpu() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
+def cpu_by_command(commands: tuple[str, ...]) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of every process whose command name is one of `commands` (the
+    database and Redis servers: their processes are not ours, but /proc shows them)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        if name in commands:
+            fields = text.rsplit(")", 1)[1].split()
+            found[int(stat.parent.name)] = name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
 class FakeUpstream:
     """`python -m devtools.fake_upstream` in its own process."""
 

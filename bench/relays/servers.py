@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -19,10 +21,13 @@ ONE_USER_IS_EVERYONE = {"MAX_RUNNING_TURNS_PER_USER": "100000", "MAX_SOCKETS_PER
 
 
 class Relay:
-    """A relay server the clients stream through; one fresh process per step."""
+    """A relay server the clients stream through; fresh processes (`processes` of them,
+    each on its own port) per step."""
 
     name = ""
     description = ""
+    processes = 1
+    services: tuple[str, ...] = ()  # command names of the servers it uses (their CPU counts)
 
     def __init__(self, workdir: Path, upstream: str):
         self.workdir, self.upstream = workdir, upstream
@@ -36,9 +41,10 @@ class Relay:
     def env(self) -> dict[str, str]:
         return dict(os.environ)
 
-    def urls(self, port: int, n: int) -> list[str]:
-        return [f"ws://127.0.0.1:{port}/ws/conversations/{i:08d}-0000-4000-8000-000000000000/"
-                for i in range(n)]
+    def urls(self, ports: list[int], n: int) -> list[str]:
+        """N conversations' sockets, dealt round the processes."""
+        return [f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/conversations/"
+                f"{i:08d}-0000-4000-8000-000000000000/" for i in range(n)]
 
     def warmup_url(self, port: int) -> str:
         """A conversation outside the N measured ones."""
@@ -47,9 +53,12 @@ class Relay:
     def headers(self, port: int) -> dict[str, str]:
         return {}
 
-    def writes(self, port: int) -> dict[str, int] | None:
+    def writes(self, ports: list[int]) -> dict[str, int] | None:
         """Database writes so far by statement and table (None: the relay has no database)."""
         return None
+
+    def close(self) -> None:
+        """Let go of what the relay set up for its steps."""
 
 
 class BareRelay(Relay):
@@ -113,9 +122,9 @@ class Chatsite(Relay):
     def command(self, port: int) -> list[str]:
         return [PYTHON, "bench/serve_chatsite.py", "serve", "--port", str(port)]
 
-    def urls(self, port: int, n: int) -> list[str]:
-        return [f"ws://127.0.0.1:{port}/ws/conversations/{cid}/"
-                for cid in self.conversations[:n]]
+    def urls(self, ports: list[int], n: int) -> list[str]:
+        return [f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/conversations/{cid}/"
+                for i, cid in enumerate(self.conversations[:n])]
 
     def warmup_url(self, port: int) -> str:
         return f"ws://127.0.0.1:{port}/ws/conversations/{self.conversations[-1]}/"
@@ -123,8 +132,64 @@ class Chatsite(Relay):
     def headers(self, port: int) -> dict[str, str]:
         return {"Cookie": self.cookie, "Origin": f"http://127.0.0.1:{port}"}
 
-    def writes(self, port: int) -> dict[str, int]:
-        return httpx.get(f"http://127.0.0.1:{port}/_bench/stats").json()["writes"]
+    def writes(self, ports: list[int]) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for port in ports:
+            total.update(httpx.get(f"http://127.0.0.1:{port}/_bench/stats").json()["writes"])
+        return dict(total)
+
+
+class ChatsiteTeam(Chatsite):
+    """chatsite as a team runs it: `processes` daphne processes on PostgreSQL, with the
+    Redis channel layer `layer` ("classic" or "pubsub") or, on one process, the in-memory
+    one ("memory": what Redis costs is the difference). Each step starts from a copy of a
+    template database (CREATE DATABASE ... TEMPLATE) and an empty Redis database."""
+
+    def __init__(self, workdir: Path, upstream: str, conversations: int,
+                 settings: dict[str, str], *, layer: str, processes: int,
+                 postgres: str, redis: str):
+        if layer == "memory" and processes > 1:
+            raise ValueError("the in-memory layer does not reach other processes")
+        self.layer, self.processes, self.postgres, self.redis = layer, processes, postgres, redis
+        self.services = ("postgres",) if layer == "memory" else ("postgres", "redis-server")
+        self.name = f"pg-{layer}" + (f"-x{processes}" if processes > 1 else "")
+        self.description = (f"chatsite under {processes} daphne process"
+                            f"{'es' if processes > 1 else ''}, PostgreSQL, "
+                            + ("the in-memory channel layer" if layer == "memory"
+                               else f"Redis ({layer} layer)"))
+        tag = uuid.uuid4().hex[:8]
+        self.template_name, self.step_name = f"bench_template_{tag}", f"bench_step_{tag}"
+        self.admin(f'CREATE DATABASE "{self.template_name}"')
+        self.database_url = f"{postgres}/{self.template_name}"
+        super().__init__(workdir, upstream, conversations, settings)
+        self.database_url = f"{postgres}/{self.step_name}"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.postgres}/postgres", autocommit=True) as connection:
+            connection.execute(sql)
+
+    def env(self, database: Path | None = None) -> dict[str, str]:
+        return {**super().env(), "DATABASE_URL": self.database_url,
+                "REDIS_URL": "" if self.layer == "memory" else self.redis,
+                "REDIS_CHANNEL_LAYER": "classic" if self.layer == "memory" else self.layer,
+                **self.settings}
+
+    def prepare(self, n: int) -> None:
+        self.admin(f'DROP DATABASE IF EXISTS "{self.step_name}" WITH (FORCE)')
+        self.admin(f'CREATE DATABASE "{self.step_name}" TEMPLATE "{self.template_name}"')
+        if self.layer != "memory":
+            import redis
+
+            with redis.Redis.from_url(self.redis) as client:
+                client.flushdb()
+
+    def close(self) -> None:
+        for name in (self.step_name, self.template_name):
+            self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 RELAYS = {"bare": BareRelay, "daphne": DaphneFloor, "naive": NaiveRelay, "chatsite": Chatsite}
+# The team relays, by name: pg-<layer>[-x<processes>].
+TEAM_LAYERS = ("memory", "classic", "pubsub")

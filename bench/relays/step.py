@@ -1,8 +1,9 @@
-"""One step of the ladder: N conversations through one fresh relay server, measured.
+"""One step of the ladder: N conversations through a fresh relay server, measured.
 
-Every step starts its own server, warms it up with one short turn, runs the N turns from the
-client workers, and reads the CPU each process used from /proc; `summarize` turns the
-clients' per-turn results into a `Step`.
+Every step starts its own server processes (one, or the relay's `processes`, each on its
+own port, the sockets dealt round them), warms each up with one short turn, runs the N
+turns from the client workers, and reads the CPU each process used from /proc;
+`summarize` turns the clients' per-turn results into a `Step`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bench.relays.processes import (
     ROOT,
     FakeUpstream,
     Workers,
+    cpu_by_command,
     cpu_seconds,
     machine_cpu,
     start_profiler,
@@ -43,7 +45,7 @@ class Step:
     gaps: int  # frames whose seq was not the previous + 1
     failed: int  # turns that did not complete
     frames_per_delta: float | None  # turn.update frames received per delta delivered
-    cpu_per_1000: float | None  # server CPU seconds per 1,000 delivered deltas
+    cpu_per_1000: float | None  # server CPU seconds (all its processes) per 1,000 deltas
     first_delta_p99: float | None  # ms from send to the first delta
     rate: float | None  # mean deltas/s per stream, as received
     steps: float | None  # mean steps per turn
@@ -58,6 +60,12 @@ class Step:
     @property
     def ok(self) -> bool:
         return self.p99 is not None and self.p99 <= P99_LIMIT_MS and self.lost == 0
+
+    def per_1000(self, process: str) -> float | None:
+        """CPU seconds of one process of the load (e.g. "postgres") per 1,000 deltas."""
+        if not self.deltas or process not in self.load:
+            return None
+        return self.load[process] / self.deltas * 1000
 
     @property
     def write_budget(self) -> float | None:
@@ -88,41 +96,55 @@ def run_step(relay: Relay, n: int, fake: FakeUpstream, args: argparse.Namespace,
              log: Path) -> Step:
     relay.prepare(n)
     fake.reset()
-    port = free_port()
-    server = subprocess.Popen(relay.command(port), cwd=ROOT, env=relay.env(),
-                              stdout=log.open("a"), stderr=subprocess.STDOUT)
-    workers = spy = None
+    ports = [free_port() for _ in range(relay.processes)]
+    servers = [subprocess.Popen(relay.command(port), cwd=ROOT, env=relay.env(),
+                                stdout=log.open("a"), stderr=subprocess.STDOUT)
+               for port in ports]
+    workers = None
+    spies = []
     try:
-        wait_listening(port, server)
-        warm_up(relay, port, fake, args, log)
+        for port, server in zip(ports, servers, strict=True):
+            wait_listening(port, server)
+        for port in ports:
+            warm_up(relay, port, fake, args, log)
         if args.profile:
-            spy = start_profiler(server.pid, Path(args.profile) / f"{relay.name}-{n}.txt", log)
-        workers = Workers(args.workers, relay.urls(port, n), relay.headers(port), args.deltas,
-                          args.timeout, log)
+            spies = [start_profiler(server.pid, Path(args.profile) / f"{relay.name}-{n}"
+                                    f"{'-' + str(k) if k else ''}.txt", log)
+                     for k, server in enumerate(servers)]
+        workers = Workers(args.workers, relay.urls(ports, n), relay.headers(ports[0]),
+                          args.deltas, args.timeout, log)
         ready = workers.wait_ready()
         if ready < n:
             print(f"    only {ready} of {n} sockets connected", flush=True)
-        pids = {"server": server.pid, "fake": fake.proc.pid,
+        pids = {**{f"server{k or ''}": server.pid for k, server in enumerate(servers)},
+                "fake": fake.proc.pid,
                 **{f"client{k}": p.pid for k, p in enumerate(workers.procs)}}
-        writes_before = relay.writes(port)
+        writes_before = relay.writes(ports)
         workers.start(time.time() + SEND_DELAY)
         time.sleep(SEND_DELAY)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        services_before = cpu_by_command(relay.services)
         busy_before, total_before = machine_cpu()
         started = time.time()
         workers.wait_finished()
         wall = time.time() - started
         busy_after, total_after = machine_cpu()
         load = {name: round(cpu_seconds(pid) - cpu_before[name], 3) for name, pid in pids.items()}
-        writes_after = relay.writes(port)
+        services_after = cpu_by_command(relay.services)
+        for command in relay.services:  # "postgres", "redis-server": every process of each
+            load[command] = round(sum(
+                cpu - services_before.get(pid, (command, 0.0))[1]
+                for pid, (name, cpu) in services_after.items() if name == command), 3)
+        writes_after = relay.writes(ports)
         turns = workers.results()
     finally:
         if workers is not None:
             workers.stop()
-        if spy is not None:
+        for spy in spies:
             spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
             spy.wait(30)
-        stop(server)
+        for server in servers:
+            stop(server)
     writes = None if writes_before is None else {
         kind: count - writes_before.get(kind, 0) for kind, count in writes_after.items()
         if count != writes_before.get(kind, 0)}
@@ -156,7 +178,8 @@ def summarize(relay: str, n: int, turns: list[dict], load: dict, wall: float,
         dup=sum(t["dup"] for t in turns), gaps=sum(t["gaps"] for t in turns),
         failed=len(turns) - len(done),
         frames_per_delta=sum(t["frames"] for t in turns) / delivered if delivered else None,
-        cpu_per_1000=load["server"] / delivered * 1000 if delivered else None,
+        cpu_per_1000=(sum(cpu for name, cpu in load.items() if name.startswith("server"))
+                      / delivered * 1000) if delivered else None,
         first_delta_p99=percentile(firsts, 99), rate=mean(rates),
         steps=mean([t["steps"] for t in done]), seconds=mean([t["seconds"] for t in done]),
         writes_per_turn=None if writes is None else sum(writes.values()) / n, writes=writes,
