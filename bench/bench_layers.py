@@ -106,10 +106,22 @@ def flush_redis(redis_url: str) -> None:
         client.flushdb()
 
 
+def redis_answers(redis_url: str) -> bool:
+    try:
+        with redis.Redis.from_url(redis_url, socket_connect_timeout=2) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
 def redis_cpu(redis_url: str) -> float:
-    """CPU seconds redis-server has used so far (all clients', not only ours)."""
-    with redis.Redis.from_url(redis_url) as client:
-        info = client.info("cpu")
+    """CPU seconds redis-server has used so far (all clients', not only ours); 0 when no
+    Redis answers (the in-memory layer is then measured alone)."""
+    try:
+        with redis.Redis.from_url(redis_url, socket_connect_timeout=2) as client:
+            info = client.info("cpu")
+    except redis.ConnectionError:
+        return 0.0
     return info["used_cpu_sys"] + info["used_cpu_user"]
 
 
@@ -346,12 +358,14 @@ def print_details(results: dict[str, dict], args: argparse.Namespace) -> None:
 async def measure(name: str, args: argparse.Namespace) -> dict:
     """All measurements of one layer, each from an empty Redis database."""
     result: dict = {"hop_across": None}
-    flush_redis(args.redis)
+    redis_used = name != "memory"
+    if redis_used:
+        flush_redis(args.redis)
     result["hop"] = await hop_same_process(name, args)
-    if name != "memory":  # one process only: there is no across
+    if redis_used:  # the in-memory layer has one process only: there is no across
         flush_redis(args.redis)
         result["hop_across"] = await hop_across_processes(name, args)
-    flush_redis(args.redis)
+        flush_redis(args.redis)
     result["load"] = await under_load(name, args)
     load = result["load"]
     print(f"  {name:<8} hop {pair(result['hop'])} µs, across {pair(result['hop_across'])} µs, "
@@ -417,6 +431,11 @@ def main() -> None:
           f"hop: {args.messages} messages after {WARMUP} warm-up; load: {args.groups} streams "
           f"x {args.rate:g}/s x {args.seconds:g} s; Redis {args.redis} "
           f"(load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())})", flush=True)
+    if not redis_answers(args.redis):
+        args.layers = [name for name in args.layers if name == "memory"]
+        print(f"Redis does not answer at {args.redis}: only the in-memory layer is measured.")
+    if not args.layers:
+        return
     results = asyncio.run(bench(args))
     print()
     print_table(results)
