@@ -157,7 +157,8 @@ REDIS_HOST = {
 if REDIS_URL and REDIS_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis's, delivering to this process's sockets directly (conversations/layers.py)
+            "BACKEND": "conversations.layers.LocalFirstPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_HOST]},
         }
     }
