@@ -157,8 +157,7 @@ REDIS_HOST = {
 if REDIS_URL and REDIS_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
-            # channels_redis's, delivering to this process's sockets directly (conversations/layers.py)
-            "BACKEND": "conversations.layers.LocalFirstPubSubChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_HOST]},
         }
     }

@@ -1,23 +1,13 @@
 """The channel layers: the in-memory one of the embedded default, made fit for streaming,
-and the team deployment's Redis layers: the PubSub one (the default), which delivers to
-this process's sockets without Redis, and the classic one, which lets go of the messages
-of closed sockets."""
+and the team deployment's Redis layer, which lets go of the messages of closed sockets."""
 
-import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import BoundedQueue, RedisChannelLayer
-from channels_redis.pubsub import (
-    RedisPubSubChannelLayer,
-    RedisPubSubLoopLayer,
-    RedisSingleShardConnection,
-)
-from channels_redis.utils import _wrap_close, decode_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -136,103 +126,3 @@ class TidyRedisChannelLayer(RedisChannelLayer):
     def forget(self, channel: str) -> None:
         """Nothing will receive on `channel` again: drop its messages, now and to come."""
         self.receive_buffer.close(channel)
-
-
-# -- the team deployment's default: Redis PubSub, delivering in-process first ---------------
-
-ORIGIN_BYTES = 16  # every message starts with its process's id (uuid4)
-
-
-class LocalFirstPubSubChannelLayer(RedisPubSubChannelLayer):
-    """channels_redis's PubSub layer, which hands a group's frames to the sockets of this
-    process directly, as the in-memory layer does, and through Redis only to the others.
-
-    Most of a reply's frames go to sockets of the process running it. The stock layer sends
-    each of them to Redis and back, then through the consumer's receive loop: about twice
-    the CPU per frame of the in-memory layer (docs/deployment.md). Here `group_send`
-    delivers to this process's members first (to an `attach`ed consumer directly, else to
-    its queue) and publishes the message once for the other processes, each message
-    prefixed with the sender's id so that this process skips its own copy. Messages to one
-    channel (`send`) still go through Redis: /healthz checks it that way.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.origin = uuid.uuid4().bytes
-
-    def serialize(self, message: dict) -> bytes:
-        return self.origin + super().serialize(message)
-
-    def deserialize(self, message: bytes) -> dict:
-        return super().deserialize(message[ORIGIN_BYTES:])
-
-    def _get_layer(self) -> "LocalFirstLoopLayer":
-        loop = asyncio.get_running_loop()
-        layer = self._layers.get(loop)
-        if layer is None:
-            layer = self._layers[loop] = LocalFirstLoopLayer(
-                *self._args, **self._kwargs, channel_layer=self)
-            _wrap_close(self, loop)
-        return layer
-
-    def attach(self, channel: str, deliver: Deliver) -> bool:
-        """As StreamingInMemoryChannelLayer.attach, for this process's group messages."""
-        return self._get_layer().attach(channel, deliver)
-
-    def detach(self, channel: str) -> None:
-        self._get_layer().direct.pop(channel, None)
-
-    def forget(self, channel: str) -> None:
-        self.detach(channel)
-
-
-class LocalFirstLoopLayer(RedisPubSubLoopLayer):
-    """The layer of one event loop (channels_redis makes one per loop)."""
-
-    def __init__(self, *args, hosts=None, channel_layer=None, **kwargs):
-        super().__init__(*args, hosts=hosts, channel_layer=channel_layer, **kwargs)
-        self.direct: dict[str, Deliver] = {}
-        self._shards = [OwnEchoSkippingShard(host, self) for host in decode_hosts(hosts)]
-
-    def attach(self, channel: str, deliver: Deliver) -> bool:
-        queue = self.channels.get(channel)
-        if queue is None or not queue.empty():
-            return False
-        self.direct[channel] = deliver
-        return True
-
-    async def group_send(self, group: str, message: dict) -> None:
-        group_channel = self._get_group_channel_name(group)
-        data = self.channel_layer.serialize(message)
-        for channel in list(self.groups.get(group_channel, ())):
-            deliver = self.direct.get(channel)
-            if deliver is None:
-                queue = self.channels.get(channel)
-                if queue is not None:
-                    queue.put_nowait(data)
-                continue
-            try:
-                await deliver(message)
-            except Exception:  # one broken socket must not stop the others' frames
-                logger.exception("direct delivery to %s failed; detaching it", channel)
-                self.direct.pop(channel, None)
-        await self._get_shard(group_channel).publish(group_channel, data)
-
-    async def flush(self) -> None:
-        self.direct = {}
-        await super().flush()
-
-
-class OwnEchoSkippingShard(RedisSingleShardConnection):
-    """A Redis connection of the layer, which drops the group messages this process sent
-    (their members here had them already)."""
-
-    def _receive_message(self, message: dict | None) -> None:
-        if message is not None:
-            name = message["channel"]
-            if isinstance(name, bytes):
-                name = name.decode()
-            if (name in self.channel_layer.groups
-                    and message["data"][:ORIGIN_BYTES] == self.channel_layer.channel_layer.origin):
-                return
-        super()._receive_message(message)

@@ -1,6 +1,5 @@
 """The channel layers: the embedded default's direct delivery to attached sockets, in order;
-the team deployment's PubSub layer delivering in-process first and through Redis to the
-other processes; the classic Redis layer letting go of closed sockets' late frames."""
+the team deployment's Redis layer letting go of closed sockets' late frames."""
 
 import asyncio
 import uuid
@@ -11,7 +10,6 @@ from channels.layers import get_channel_layer
 from conversations import layers
 from conversations.layers import (
     ChannelBuffers,
-    LocalFirstPubSubChannelLayer,
     StreamingInMemoryChannelLayer,
     TidyRedisChannelLayer,
 )
@@ -63,78 +61,9 @@ async def test_a_failing_socket_is_detached_and_the_others_still_get_the_frame()
     assert (await layer.receive(first))["text"] == "2"  # queued again once detached
 
 
-# -- the team deployment's Redis layers --------------------------------------------------
+# -- the team deployment's Redis layer ---------------------------------------------------
 
 needs_redis = pytest.mark.skipif(not reachable(REDIS), reason="needs Redis on 6379")
-
-
-@pytest.fixture
-async def two_processes():
-    """Two PubSub layers on one Redis, as two daphne processes have (each its own id)."""
-    made = [LocalFirstPubSubChannelLayer(hosts=[REDIS]) for _ in range(2)]
-    yield made
-    for layer in made:
-        await layer.flush()
-
-
-async def receive_within(layer, channel: str, seconds: float = 2.0) -> dict | None:
-    try:
-        return await asyncio.wait_for(layer.receive(channel), seconds)
-    except TimeoutError:
-        return None
-
-
-@needs_redis
-async def test_pubsub_delivers_to_this_process_directly_and_once(two_processes):
-    here, _ = two_processes
-    got = []
-
-    async def deliver(message):
-        got.append(message["text"])
-
-    attached, queued = await here.new_channel(), await here.new_channel()
-    for channel in (attached, queued):
-        await here.group_add("conv.a", channel)
-    assert here.attach(attached, deliver)
-    await here.group_send("conv.a", {"type": "turn.frame", "text": "1"})
-    assert got == ["1"]  # before group_send returned: no Redis round trip
-    assert (await receive_within(here, queued))["text"] == "1"
-    # Redis sends this process its own copy too: it is dropped, not delivered again.
-    assert await receive_within(here, queued, 0.5) is None
-    assert got == ["1"]
-
-
-@needs_redis
-async def test_pubsub_delivers_to_the_other_process_through_redis(two_processes):
-    here, there = two_processes
-    mine, theirs = await here.new_channel(), await there.new_channel()
-    await here.group_add("conv.b", mine)
-    await there.group_add("conv.b", theirs)
-    await asyncio.sleep(0.1)  # Redis confirms a SUBSCRIBE asynchronously
-    for text in ("1", "2"):
-        await here.group_send("conv.b", {"type": "turn.frame", "text": text})
-    assert [(await receive_within(there, theirs))["text"] for _ in range(2)] == ["1", "2"]
-    assert [(await receive_within(here, mine))["text"] for _ in range(2)] == ["1", "2"]
-    assert await receive_within(here, mine, 0.5) is None
-    # A message to one channel goes through Redis, also within a process (/healthz).
-    await there.send(theirs, {"type": "ping"})
-    assert (await receive_within(there, theirs))["type"] == "ping"
-
-
-@needs_redis
-async def test_pubsub_forgets_a_closed_channels_direct_delivery(two_processes):
-    here, _ = two_processes
-    channel = await here.new_channel()
-    await here.group_add("conv.c", channel)
-
-    async def deliver(message):
-        raise AssertionError("delivered after forget")
-
-    assert here.attach(channel, deliver)
-    here.forget(channel)
-    await here.group_discard("conv.c", channel)
-    await here.group_send("conv.c", {"type": "turn.frame", "text": "late"})
-    assert here._get_layer().direct == {}
 
 
 @pytest.fixture
@@ -213,7 +142,7 @@ async def test_a_socket_that_closes_forgets_its_channel(settings, alice, convers
 async def test_with_pubsub_a_socket_that_closes_leaves_no_channel_or_subscription(
         settings, alice, conversation):
     settings.CHANNEL_LAYERS = {"default": {
-        "BACKEND": "conversations.layers.LocalFirstPubSubChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS]}}}
     layer = get_channel_layer()
     try:
@@ -223,7 +152,7 @@ async def test_with_pubsub_a_socket_that_closes_leaves_no_channel_or_subscriptio
             [shard] = layer._get_layer()._shards
             assert len(shard._subscribed_to) == 3  # its channel, its conversation, its user
         loop_layer = layer._get_layer()
-        assert loop_layer.channels == {} and loop_layer.groups == {} and loop_layer.direct == {}
+        assert loop_layer.channels == {} and loop_layer.groups == {}
         assert shard._subscribed_to == set()
     finally:
         await layer.flush()

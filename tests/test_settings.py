@@ -87,7 +87,7 @@ def test_it_reads_the_database_url(tmp_path):
 
 def test_it_uses_redis_when_configured(tmp_path):
     shown = show(tmp_path, DEBUG="1", REDIS_URL="redis://localhost:6379/0")
-    assert shown["LAYER"]["BACKEND"] == "conversations.layers.LocalFirstPubSubChannelLayer"
+    assert shown["LAYER"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     [host] = shown["LAYER"]["CONFIG"]["hosts"]
     assert host["address"] == "redis://localhost:6379/0"
     # Longer than channels_redis's 5 s blocking reads, or idle sockets die (see test_team.py).
