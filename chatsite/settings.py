@@ -145,7 +145,7 @@ REDIS_CHANNEL_LAYER = os.getenv("REDIS_CHANNEL_LAYER", "pubsub")
 if REDIS_CHANNEL_LAYER not in ("classic", "pubsub"):
     raise ImproperlyConfigured(
         f"REDIS_CHANNEL_LAYER={REDIS_CHANNEL_LAYER!r}: use classic or pubsub")
-REDIS_HOST = {
+redis_host = {
     "address": REDIS_URL,
     # redis-py times a read out after 5 s by default, and channels_redis's blocking reads
     # also last 5 s: an idle socket's read then fails and the socket is closed with 1011
@@ -158,7 +158,7 @@ if REDIS_URL and REDIS_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_HOST]},
+            "CONFIG": {"hosts": [redis_host]},
         }
     }
 elif REDIS_URL:
@@ -167,7 +167,7 @@ elif REDIS_URL:
             # channels_redis's, letting go of closed sockets' late frames (conversations/layers.py)
             "BACKEND": "conversations.layers.TidyRedisChannelLayer",
             # The default capacity (100) drops group messages silently under a burst.
-            "CONFIG": {"hosts": [REDIS_HOST], "capacity": 10000},
+            "CONFIG": {"hosts": [redis_host], "capacity": 10000},
         }
     }
 else:
