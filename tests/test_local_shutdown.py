@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import time
 
 import pytest
@@ -27,9 +28,22 @@ print(chat.pk)
 
 @pytest.fixture
 def server(tmp_path):
-    with daphne(tmp_path, SETUP) as running:
+    # faulthandler: a server that does not exit is sent SIGABRT and prints every thread's
+    # stack into its log (see exits_within).
+    with daphne(tmp_path, SETUP, PYTHONFAULTHANDLER="1") as running:
         session, chat = running.printed[-2:]
         yield running.process, running.port, session, chat
+
+
+def exits_within(process, seconds: float, log) -> None:
+    """Wait for the server to exit; if it hangs, fail with where each of its threads is."""
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=10)
+        pytest.fail(f"the server did not exit within {seconds:g} s; its log and stacks:\n"
+                    + log.read_text(errors="replace")[-6000:])
 
 
 async def start_a_reply(port: int, session: str, chat: str) -> None:
@@ -47,7 +61,7 @@ async def start_a_reply(port: int, session: str, chat: str) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stopping_the_server_mid_reply_leaves_no_process(server, sig):
+def test_stopping_the_server_mid_reply_leaves_no_process(server, sig, tmp_path):
     process, port, session, chat = server
     asyncio.run(start_a_reply(port, session, chat))
     workers = children(process.pid)
@@ -55,7 +69,7 @@ def test_stopping_the_server_mid_reply_leaves_no_process(server, sig):
 
     process.send_signal(sig)
 
-    process.wait(timeout=20)
+    exits_within(process, 20, tmp_path / "daphne.log")
     deadline = time.monotonic() + 10
     while alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -70,7 +84,7 @@ def test_a_killed_server_leaves_no_process(server):
 
     process.kill()
 
-    process.wait(timeout=10)
+    process.wait(timeout=10)  # SIGKILL cannot be caught: nothing to wait for but the kernel
     deadline = time.monotonic() + 10
     while alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
