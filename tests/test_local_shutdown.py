@@ -28,11 +28,18 @@ print(chat.pk)
 
 @pytest.fixture
 def server(tmp_path):
-    # faulthandler: a server that does not exit is sent SIGABRT and prints every thread's
-    # stack into its log (see exits_within).
-    with daphne(tmp_path, SETUP, PYTHONFAULTHANDLER="1") as running:
-        session, chat = running.printed[-2:]
-        yield running.process, running.port, session, chat
+    # A shell starts background jobs with SIGINT ignored, and children inherit that (the
+    # tests run under `nohup ... &`): the server must hear it, as one started from a
+    # terminal does. A Python handler here becomes the default in the child.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        # faulthandler: a server that does not exit is sent SIGABRT and prints every
+        # thread's stack into its log (see exits_within).
+        with daphne(tmp_path, SETUP, PYTHONFAULTHANDLER="1") as running:
+            session, chat = running.printed[-2:]
+            yield running.process, running.port, session, chat
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def exits_within(process, seconds: float, log) -> None:

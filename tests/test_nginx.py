@@ -10,6 +10,7 @@ import re
 import shutil
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from email.message import Message
@@ -123,8 +124,12 @@ def test_the_health_check_passes_and_shares_nginxs_request_id(site):
     assert status == 200 and json.loads(body) == {"status": "ok"}
     request_id = headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)  # nginx's $request_id, kept by the app
-    access_log = (site["dir"] / "access.log").read_text()
-    assert f"request_id={request_id}" in access_log
+    # nginx writes its access log line after the response is sent: wait for it.
+    deadline = time.monotonic() + 10
+    line = f"request_id={request_id}"
+    while line not in (log := (site["dir"] / "access.log").read_text()):
+        assert time.monotonic() < deadline, f"{line} not in nginx's access log: {log}"
+        time.sleep(0.05)
 
 
 async def test_a_reply_streams_over_a_websocket_through_nginx(site):

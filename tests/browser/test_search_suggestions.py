@@ -3,6 +3,7 @@ its content: a tall widget is not clipped, a short one leaves no gap, and the fr
 a change of width."""
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
@@ -54,13 +55,21 @@ CONTENT_BOTTOM = """() => {
 }"""
 
 
-def fit(page) -> tuple[float, float]:
-    """(the frame's height, the height its content needs), once the frame has loaded."""
+def fit(page) -> tuple[float, float] | None:
+    """(the frame's height, the height its content needs), once the frame has loaded; None
+    when the frame went away meanwhile (the reply drawn again, from its last frame)."""
     frame_el = reply(page).locator(".search-suggestions iframe")
     expect(frame_el).to_be_visible()
     frame = frame_el.element_handle().content_frame()
-    frame.wait_for_selector(".chip", state="attached")
-    return frame_el.evaluate("f => f.clientHeight"), frame.evaluate(CONTENT_BOTTOM)
+    if frame is None:
+        return None
+    try:
+        frame.wait_for_selector(".chip", state="attached")
+        return frame_el.evaluate("f => f.clientHeight"), frame.evaluate(CONTENT_BOTTOM)
+    except PlaywrightError as error:
+        if "detached" in str(error):
+            return None
+        raise
 
 
 def sized(page) -> tuple[float, float]:
@@ -69,11 +78,15 @@ def sized(page) -> tuple[float, float]:
       const f = [...document.querySelectorAll('.search-suggestions iframe')].pop();
       return f && f.style.height;
     }""")
+    height = needed = None
     for _ in range(50):
-        height, needed = fit(page)
-        if abs(height - needed) <= 2:
-            break
+        measured = fit(page)
+        if measured is not None:
+            height, needed = measured
+            if abs(height - needed) <= 2:
+                break
         page.wait_for_timeout(100)
+    assert height is not None, "the frame never stayed long enough to be measured"
     return height, needed
 
 
