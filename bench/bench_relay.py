@@ -58,11 +58,17 @@ from bench.relays.report import (  # noqa: E402
     print_checks,
     print_table,
 )
-from bench.relays.servers import RELAYS, Chatsite, ChatsiteTeam, Relay  # noqa: E402
+from bench.relays.servers import (  # noqa: E402
+    RELAYS,
+    TEAM_LAYERS,
+    Chatsite,
+    ChatsiteTeam,
+    Relay,
+)
 from bench.relays.step import Step, run_step  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-TEAM_RELAY = re.compile(r"pg-(?P<layer>memory|classic|pubsub)(?:-x(?P<processes>\d+))?")
+TEAM_RELAY = re.compile(rf"pg-(?P<layer>{'|'.join(TEAM_LAYERS)})(?:-x(?P<processes>\d+))?")
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/8"
 

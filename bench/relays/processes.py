@@ -32,18 +32,16 @@ def machine_cpu() -> tuple[float, float]:
 
 
 def cpu_by_command(commands: tuple[str, ...]) -> dict[int, tuple[str, float]]:
-    """CPU seconds so far of every process whose command name is one of `commands` (the
-    database and Redis servers: their processes are not ours, but /proc shows them)."""
+    """(command name, CPU seconds so far) of every process whose command name is one of
+    `commands` (the database and Redis servers: not ours, but /proc shows them)."""
     found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            text = stat.read_text()
+            name = comm.read_text().strip()
+            if name in commands:
+                found[int(comm.parent.name)] = name, cpu_seconds(int(comm.parent.name))
         except OSError:  # gone meanwhile
             continue
-        name = text[text.index("(") + 1:text.rindex(")")]
-        if name in commands:
-            fields = text.rsplit(")", 1)[1].split()
-            found[int(stat.parent.name)] = name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return found
 
 

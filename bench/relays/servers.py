@@ -172,8 +172,8 @@ class ChatsiteTeam(Chatsite):
 
     def env(self, database: Path | None = None) -> dict[str, str]:
         return {**super().env(), "DATABASE_URL": self.database_url,
-                "REDIS_URL": "" if self.layer == "memory" else self.redis,
-                "REDIS_CHANNEL_LAYER": "classic" if self.layer == "memory" else self.layer,
+                **({"REDIS_URL": ""} if self.layer == "memory" else
+                   {"REDIS_URL": self.redis, "REDIS_CHANNEL_LAYER": self.layer}),
                 **self.settings}
 
     def prepare(self, n: int) -> None:
@@ -191,5 +191,5 @@ class ChatsiteTeam(Chatsite):
 
 
 RELAYS = {"bare": BareRelay, "daphne": DaphneFloor, "naive": NaiveRelay, "chatsite": Chatsite}
-# The team relays, by name: pg-<layer>[-x<processes>].
+# The layers of the team relays, named pg-<layer>[-x<processes>].
 TEAM_LAYERS = ("memory", "classic", "pubsub")
