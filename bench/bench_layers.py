@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from channels_redis.pubsub import RedisPubSubChannelLayer  # noqa: E402
 
+from bench.relays.step import percentile  # noqa: E402
 from conversations.layers import (  # noqa: E402
     StreamingInMemoryChannelLayer,
     TidyRedisChannelLayer,
@@ -133,12 +134,9 @@ async def redis_background(redis_url: str) -> float:
 
 
 def percentiles(seconds: list[float]) -> dict:
-    """p50 and p99 in microseconds."""
-    if not seconds:
-        return {"p50": None, "p99": None}
-    ordered = sorted(seconds)
-    return {f"p{q}": round(ordered[min(len(ordered) - 1, len(ordered) * q // 100)] * 1e6, 1)
-            for q in (50, 99)}
+    """p50 and p99 in microseconds (as bench_relay.py takes them)."""
+    return {f"p{q}": None if value is None else round(value * 1e6, 1)
+            for q in (50, 99) for value in [percentile(seconds, q)]}
 
 
 def micros(seconds: list[float]) -> list[int]:
