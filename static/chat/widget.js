@@ -42,7 +42,10 @@ const REMOTE_URL = /url\(\s*(?!['"]?\s*data:)/gi;
 
 /** The frame showing `widgets` (HTML strings), kept as tall as its content. */
 export function searchSuggestions(widgets) {
-  const html = widgets.join("");
+  // The frame gets the sanitized HTML too: its CSP forbids remote fetches, but a test saw
+  // one request for a hostile widget's <img src> slip out (a speculative fetch, before the
+  // CSP took effect?). Sanitized, there is nothing to fetch.
+  const html = DOMPurify.sanitize(widgets.join(""), { ...COPY_PURIFY, RETURN_DOM_FRAGMENT: false });
   const doc = `<!doctype html><meta http-equiv="Content-Security-Policy" content="${FRAME_CSP}">`
     + `<base target="_blank">${html}`;
   const frame = h("iframe", { sandbox: "allow-popups allow-popups-to-escape-sandbox", srcdoc: doc,
